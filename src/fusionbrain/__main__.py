@@ -1,0 +1,5 @@
+import sys
+
+from fusionbrain.cli import main
+
+sys.exit(main())

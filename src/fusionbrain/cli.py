@@ -1,0 +1,58 @@
+"""The ``fusionbrain`` command.
+
+Each subcommand lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``. Those modules import heavy libraries (torch, transformers)
+inside ``run`` only, so ``fusionbrain score`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from fusionbrain.errors import UserError
+
+# subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "score": ("fusionbrain.scoring.cli", "score predictions against the truth (challenge metrics)"),
+    "info": ("fusionbrain.model.cli", "parameter counts and sharing of a model"),
+    "data": ("fusionbrain.data.cli", "build the embedded dataset"),
+    "train": ("fusionbrain.train.cli", "train in Fusion or Single-task mode"),
+    "predict": ("fusionbrain.train.predict_cli", "run a model on a challenge input/ folder"),
+    "experiment": ("fusionbrain.train.experiment_cli", "Fusion vs Single-task experiment"),
+    "run": ("fusionbrain.train.main_job", "the main job: build data, train, predict, score"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fusionbrain", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name and module_name.startswith(e.name):
+                continue  # subcommand not built yet
+            raise
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except UserError as e:
+        print(f"fusionbrain {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"fusionbrain {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

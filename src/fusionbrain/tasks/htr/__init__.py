@@ -1,0 +1,1 @@
+"""The HTR task: everything about it lives in this folder (see fusionbrain.tasks)."""

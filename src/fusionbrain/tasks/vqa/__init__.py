@@ -1,0 +1,1 @@
+"""The VQA task: everything about it lives in this folder (see fusionbrain.tasks)."""

@@ -1,0 +1,1 @@
+"""The zsOD task: everything about it lives in this folder (see fusionbrain.tasks)."""
