@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from fusionbrain.data.images import image_problem
+from fusionbrain.data.jsonl import read_samples, write_samples
+from fusionbrain.data.lang import check_lang
+from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.sizes import pick
+from fusionbrain.errors import UserError
+from fusionbrain.utils.io import read_json
 
 
 @dataclass
@@ -13,3 +23,180 @@ class VQASample:
     answers: list[str] = field(default_factory=list)  # first = canonical; ten for VQA v2
     lang: str = "en"  # "en" or "ru"
     question_type: str = ""  # e.g. count, colour, shape, exist, spatial ("" when unknown)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training format, readers of real datasets, and the embedded default (synthetic scenes).
+
+# Questions per split (several questions share one scene image).
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"train": 24, "valid": 8, "test": 8},
+    "small": {"train": 1500, "valid": 150, "test": 150},
+    "medium": {"train": 8000, "valid": 500, "test": 500},
+    "large": {"train": 30000, "valid": 2000, "test": 2000},
+}
+
+TRAIN_QUESTIONS_PER_IMAGE = 3
+
+# VQA v2 names images COCO_<data_subtype>_<12-digit id>.jpg.
+VQA_V2_PATTERN = "COCO_{subtype}_{image_id:012d}.jpg"
+
+
+def _problem(s: VQASample) -> str | None:
+    if not isinstance(s.question, str) or not s.question.strip():
+        return "empty question"
+    if (not isinstance(s.answers, list) or not s.answers
+            or not all(isinstance(a, str) for a in s.answers)):
+        return "bad record: answers must be a non-empty list of strings"
+    if not s.answers[0].strip():
+        return "empty answer"
+    if check_lang(s.lang) is None:
+        return f"unknown language: {s.lang!r}"
+    return None
+
+
+def read_split(folder: str | os.PathLike[str], report: SkipReport | None = None,
+               verify_images: bool = False) -> list[VQASample]:
+    """Read ``folder/samples.jsonl`` (training format); image paths come back absolute."""
+    return read_samples(VQASample, folder, _problem, report, verify_images)
+
+
+def write_split(samples: list[VQASample], folder: str | os.PathLike[str]) -> None:
+    """Write ``folder/samples.jsonl``, copying images into ``folder/images`` where needed."""
+    write_samples(samples, folder)
+
+
+def answers_of(value: object) -> list[str] | None:
+    """A truth ``answer`` (string or list of strings) as a list, or None when malformed."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(a, str) for a in value):
+        return list(value)
+    return None
+
+
+def read_vqa_v2(questions_json: str | os.PathLike[str],
+                annotations_json: str | os.PathLike[str] | None,
+                images_dir: str | os.PathLike[str], pattern: str | None = None,
+                lang: str = "en", report: SkipReport | None = None) -> list[VQASample]:
+    """Read VQA v2 questions (+ annotations, else unlabelled) with a COCO image folder.
+
+    Keeps all ten human answers, the ``multiple_choice_answer`` moved first (the canonical
+    one). ``pattern`` names image files with ``{image_id}`` and ``{subtype}`` (the questions
+    file's ``data_subtype``), default ``COCO_{subtype}_{image_id:012d}.jpg``.
+    ``question_type`` is VQA v2's ``answer_type`` (yes/no, number, other).
+    """
+    qpath = Path(questions_json)
+    qdata = read_json(qpath, expect=dict)
+    questions = qdata.get("questions")
+    if not isinstance(questions, list):
+        raise UserError("expected a \"questions\" list", path=qpath, key="questions")
+    if check_lang(lang) is None:
+        raise UserError(f"unknown language {lang!r}; expected en or ru")
+    subtype = str(qdata.get("data_subtype", ""))
+    pattern = pattern or VQA_V2_PATTERN
+    anns: dict[object, dict] | None = None
+    if annotations_json is not None:
+        adata = read_json(annotations_json, expect=dict)
+        alist = adata.get("annotations")
+        if not isinstance(alist, list):
+            raise UserError("expected an \"annotations\" list", path=annotations_json,
+                            key="annotations")
+        anns = {a.get("question_id"): a for a in alist if isinstance(a, dict)}
+    images_dir = Path(images_dir)
+    own = report is None
+    report = report if report is not None else SkipReport()
+    before = len(report)
+    out: list[VQASample] = []
+    for n, q in enumerate(questions):
+        if not isinstance(q, dict) or "question_id" not in q or "image_id" not in q:
+            report.add(qpath, f"questions[{n}]", "bad record: needs question_id and image_id")
+            continue
+        qid = q["question_id"]
+        question = q.get("question")
+        if not isinstance(question, str) or not question.strip():
+            report.add(qpath, qid, "empty question")
+            continue
+        try:
+            name = pattern.format(image_id=int(q["image_id"]), subtype=subtype)
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            report.add(qpath, qid, f"bad record: image name from {q['image_id']!r}: {e}")
+            continue
+        answers: list[str] = []
+        qtype = ""
+        if anns is not None:
+            a = anns.get(qid)
+            if a is None:
+                report.add(annotations_json, qid, "missing annotation")
+                continue
+            answers = [x.get("answer") for x in a.get("answers", []) if isinstance(x, dict)]
+            answers = [x for x in answers if isinstance(x, str)]
+            mca = a.get("multiple_choice_answer")
+            if isinstance(mca, str) and mca in answers:
+                answers.insert(0, answers.pop(answers.index(mca)))
+            elif isinstance(mca, str) and mca.strip():
+                answers.insert(0, mca)
+            if not answers or not answers[0].strip():
+                report.add(annotations_json, qid, "empty answer")
+                continue
+            qtype = str(a.get("answer_type", ""))
+        image = images_dir / name
+        problem = image_problem(image)
+        if problem:
+            report.add(qpath, qid, f"{problem}: {image}")
+            continue
+        out.append(VQASample(str(qid), str(image.resolve()), question, answers, lang, qtype))
+    report.check_source(qpath, len(out), before)
+    finish(report, own)
+    return out
+
+
+def read_challenge(input_dir: str | os.PathLike[str], true_json: str | os.PathLike[str] | None = None,
+                   report: SkipReport | None = None) -> list[VQASample]:
+    """Read a challenge ``input/VQA`` folder, labelled from ``true_VQA.json`` when given.
+
+    The truth's ``lang`` wins over the language detected from the question; an ``answer``
+    list keeps all its answers (first = canonical).
+    """
+    from fusionbrain.tasks.vqa.formats import read_input
+
+    own = report is None
+    report = report if report is not None else SkipReport()
+    samples = read_input(input_dir, report=report)
+    if true_json is None:
+        finish(report, own)
+        return samples
+    truth = read_json(true_json, expect=dict)
+    before = len(report)
+    out = []
+    for s in samples:
+        t = truth.get(s.id)
+        if not isinstance(t, dict):
+            report.add(true_json, s.id, "missing truth" if t is None else "bad record: not an object")
+            continue
+        answers = answers_of(t.get("answer"))
+        if answers is None or not answers[0].strip():
+            report.add(true_json, s.id, "empty answer")
+            continue
+        lang = check_lang(t.get("lang", s.lang))  # detected from the question when absent
+        if lang is None:
+            report.add(true_json, s.id, f"unknown language: {t.get('lang')!r}")
+            continue
+        s.answers, s.lang = answers, lang
+        out.append(s)
+    report.check_source(true_json, len(out), before)
+    finish(report, own)
+    return out
+
+
+def build_default(split: str, size: str, seed: int, out_dir: str | os.PathLike[str],
+                  report: SkipReport | None = None) -> list[VQASample]:
+    """The VQA part of the embedded default: synthetic scenes with EN + RU questions, images
+    in ``out_dir/images``."""
+    from fusionbrain.tasks.vqa.synthetic import generate
+
+    n = pick(SIZES, size, split)
+    # Training questions share scenes (cheaper to render, several questions per picture);
+    # evaluation keeps one question per scene for more varied images.
+    return generate(split, n, seed, Path(out_dir),
+                    questions_per_image=TRAIN_QUESTIONS_PER_IMAGE if split == "train" else 1)

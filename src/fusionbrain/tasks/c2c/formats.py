@@ -1,0 +1,66 @@
+"""C2C challenge files: ``input/C2C/requests.json`` ``{"0": java}``, truth and prediction
+``{"0": python}`` (torch-free)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.errors import UserError
+from fusionbrain.tasks.c2c.data import C2CSample
+from fusionbrain.utils.io import read_json, write_json_atomic
+
+REQUESTS = "requests.json"
+
+
+def _natural(key: str) -> tuple:
+    # "2" before "10": challenge keys are numbers written as strings.
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
+def read_input(task_input_dir: str | os.PathLike[str],
+               report: SkipReport | None = None) -> list[C2CSample]:
+    """Read ``requests.json`` as unlabelled samples (``python == ""``), keys in numeric order.
+
+    An empty request is skipped and reported; a non-text request is an error in the file.
+    """
+    path = Path(task_input_dir) / REQUESTS
+    req = read_json(path, expect=dict)
+    own = report is None
+    report = report if report is not None else SkipReport()
+    out = []
+    for key in sorted(req, key=_natural):
+        java = req[key]
+        if not isinstance(java, str):
+            raise UserError(f"expected Java source text, got {type(java).__name__}",
+                            path=path, key=key)
+        if not java.strip():
+            report.add(path, key, "empty java source")
+            continue
+        out.append(C2CSample(key, java, ""))
+    finish(report, own)
+    return out
+
+
+def write_input(samples: list[C2CSample], task_input_dir: str | os.PathLike[str]) -> list[C2CSample]:
+    """Write ``requests.json`` keyed by sample id; returns the samples as written."""
+    req: dict[str, str] = {}
+    for s in samples:
+        if s.id in req:
+            raise ValueError(f"duplicate C2C sample id {s.id!r}")
+        req[s.id] = s.java
+    write_json_atomic(Path(task_input_dir) / REQUESTS, req)
+    return list(samples)
+
+
+def truth_json(samples: list[C2CSample]) -> dict:
+    """``true_C2C.json``: ``{id: python}``."""
+    return {s.id: s.python for s in samples}
+
+
+def prediction_json(samples: list[C2CSample], outputs: list[str]) -> dict:
+    """``prediction_C2C.json``: ``{id: predicted python}``."""
+    if len(outputs) != len(samples):
+        raise ValueError(f"{len(outputs)} outputs for {len(samples)} C2C samples")
+    return {s.id: str(o) for s, o in zip(samples, outputs, strict=True)}

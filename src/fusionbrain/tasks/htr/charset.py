@@ -1,0 +1,42 @@
+"""The HTR character set: Latin + Cyrillic (incl. ё Ё й щ ъ) + digits + punctuation + space.
+
+Index 0 is the CTC blank; characters are 1..len(CHARSET).
+"""
+
+from __future__ import annotations
+
+import string
+
+LATIN = string.ascii_lowercase + string.ascii_uppercase
+CYRILLIC = ("абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
+            "АБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ")
+DIGITS = string.digits
+PUNCTUATION = " !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»—–№…"
+
+CHARSET: str = LATIN + CYRILLIC + DIGITS + PUNCTUATION
+BLANK = 0
+_INDEX = {c: i + 1 for i, c in enumerate(CHARSET)}
+NUM_CLASSES = len(CHARSET) + 1  # + blank
+
+assert len(set(CHARSET)) == len(CHARSET), "duplicate characters in the charset"
+
+
+def encode(text: str) -> list[int]:
+    """Text -> class ids; characters outside the charset are dropped (they cannot be read)."""
+    return [_INDEX[c] for c in text if c in _INDEX]
+
+
+def decode(ids: list[int]) -> str:
+    """Class ids (no blanks) -> text."""
+    return "".join(CHARSET[i - 1] for i in ids if 0 < i <= len(CHARSET))
+
+
+def ctc_greedy(ids: list[int]) -> str:
+    """Greedy CTC: collapse repeats, drop blanks."""
+    out: list[int] = []
+    prev = BLANK
+    for i in ids:
+        if i != prev and i != BLANK:
+            out.append(i)
+        prev = i
+    return decode(out)

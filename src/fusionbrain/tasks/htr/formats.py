@@ -1,0 +1,89 @@
+"""HTR challenge files: ``input/HTR/images/NAME.png``, truth and prediction
+``{"NAME.png": "text"}`` (torch-free).
+
+A sample's challenge key is its id when the id is a file name (``"0.png"``, as
+:func:`read_input` makes them), else the id plus ``.png`` — so renumbering samples
+(``id = "0", "1", ...``) before :func:`write_input` gives the challenge's own names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fusionbrain.data.images import IMAGE_EXTS, copy_image, image_problem
+from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.errors import UserError
+from fusionbrain.tasks.htr.data import HTRSample
+
+IMAGES = "images"
+_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def _natural(name: str) -> tuple:
+    stem = Path(name).stem
+    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
+
+
+def key(sample: HTRSample) -> str:
+    """The challenge key (image file name) of a sample."""
+    sid = str(sample.id)
+    name = sid if Path(sid).suffix.lower() in IMAGE_EXTS else f"{sid}.png"
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"HTR sample id {sid!r} cannot be a file name")
+    return name
+
+
+def read_input(task_input_dir: str | os.PathLike[str],
+               report: SkipReport | None = None) -> list[HTRSample]:
+    """Read ``images/`` as unlabelled samples (id = file name, text "", lang "").
+
+    A missing or corrupt image is skipped and reported.
+    """
+    images = Path(task_input_dir) / IMAGES
+    if not images.is_dir():
+        raise UserError("image folder not found", path=images)
+    own = report is None
+    report = report if report is not None else SkipReport()
+    out = []
+    for p in sorted(images.iterdir(), key=lambda p: _natural(p.name)):
+        if p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTS:
+            continue
+        problem = image_problem(p)
+        if problem:
+            report.add(images, p.name, problem)
+            continue
+        out.append(HTRSample(p.name, str(p.resolve()), "", ""))
+    finish(report, own)
+    return out
+
+
+def write_input(samples: list[HTRSample], task_input_dir: str | os.PathLike[str]) -> list[HTRSample]:
+    """Write ``images/<key>`` per sample (converted to the key's format); returns the samples
+    as they are now in the folder (id = key, image_path = the copy)."""
+    images = Path(task_input_dir) / IMAGES
+    images.mkdir(parents=True, exist_ok=True)
+    out, seen = [], set()
+    for s in samples:
+        name = key(s)
+        if name in seen:
+            raise ValueError(f"duplicate HTR key {name!r}")
+        seen.add(name)
+        dst = images / name
+        if Path(s.image_path).resolve() != dst.resolve():
+            copy_image(s.image_path, dst, _FORMAT.get(dst.suffix.lower()))
+        out.append(HTRSample(name, str(dst.resolve()), s.text, s.lang))
+    return out
+
+
+def truth_json(samples: list[HTRSample]) -> dict:
+    """``true_HTR.json``: ``{"0.png": "text"}``."""
+    return {key(s): s.text for s in samples}
+
+
+def prediction_json(samples: list[HTRSample], outputs: list[str]) -> dict:
+    """``prediction_HTR.json``: ``{"0.png": "predicted text"}``."""
+    if len(outputs) != len(samples):
+        raise ValueError(f"{len(outputs)} outputs for {len(samples)} HTR samples")
+    return {key(s): str(o) for s, o in zip(samples, outputs, strict=True)}
+

@@ -1,0 +1,104 @@
+"""VQA challenge files: ``input/VQA/images/`` + ``questions.json``
+``{"0": {"file_name", "question"}}``; truth ``{"0": {"answer", "question_id", "lang"}}``;
+prediction ``{"0": "answer"}`` (torch-free).
+
+``questions.json`` carries no language: :func:`read_input` detects it (Cyrillic → "ru").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fusionbrain.data.images import copy_image, image_problem
+from fusionbrain.data.lang import detect_lang
+from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.errors import UserError
+from fusionbrain.tasks.vqa.data import VQASample
+from fusionbrain.utils.io import read_json, write_json_atomic
+
+IMAGES = "images"
+QUESTIONS = "questions.json"
+
+
+def _natural(key: str) -> tuple:
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
+def read_input(task_input_dir: str | os.PathLike[str],
+               report: SkipReport | None = None) -> list[VQASample]:
+    """Read ``questions.json`` + ``images/`` as unlabelled samples (answers []), keys in numeric
+    order; the language is detected from the question ("" when it cannot be told).
+
+    A missing or corrupt image, or an empty question, is skipped and reported.
+    """
+    root = Path(task_input_dir)
+    path = root / QUESTIONS
+    qs = read_json(path, expect=dict)
+    own = report is None
+    report = report if report is not None else SkipReport()
+    out = []
+    for k in sorted(qs, key=_natural):
+        q = qs[k]
+        if not isinstance(q, dict) or not isinstance(q.get("file_name"), str) \
+                or not isinstance(q.get("question"), str):
+            raise UserError("expected {\"file_name\": str, \"question\": str}", path=path, key=k)
+        if not q["question"].strip():
+            report.add(path, k, "empty question")
+            continue
+        image = root / IMAGES / q["file_name"]
+        problem = image_problem(image)
+        if problem:
+            report.add(path, k, f"{problem}: {image}")
+            continue
+        lang = detect_lang(q["question"]) or ""
+        out.append(VQASample(k, str(image.resolve()), q["question"], [], lang, ""))
+    finish(report, own)
+    return out
+
+
+def write_input(samples: list[VQASample], task_input_dir: str | os.PathLike[str]) -> list[VQASample]:
+    """Write ``questions.json`` keyed by sample id and copy each distinct image once to
+    ``images/<n>.<ext>`` (numbered by first use); returns the samples as written."""
+    root = Path(task_input_dir)
+    (root / IMAGES).mkdir(parents=True, exist_ok=True)
+    names: dict[Path, str] = {}
+    qs: dict[str, dict[str, str]] = {}
+    out = []
+    for s in samples:
+        if s.id in qs:
+            raise ValueError(f"duplicate VQA sample id {s.id!r}")
+        src = Path(s.image_path).resolve()
+        name = names.get(src)
+        if name is None:
+            name = f"{len(names)}{src.suffix.lower() or '.jpg'}"
+            names[src] = name
+            dst = root / IMAGES / name
+            if src != dst.resolve():
+                copy_image(src, dst)
+        qs[s.id] = {"file_name": name, "question": s.question}
+        out.append(VQASample(s.id, str((root / IMAGES / name).resolve()), s.question,
+                             list(s.answers), s.lang, s.question_type))
+    write_json_atomic(root / QUESTIONS, qs)
+    return out
+
+
+def _question_id(s: VQASample, index: int) -> int:
+    return int(s.id) if str(s.id).isdigit() else index
+
+
+def truth_json(samples: list[VQASample]) -> dict:
+    """``true_VQA.json``: ``{id: {"answer", "question_id", "lang"}}``; ``answer`` is the string
+    when a sample has one answer, else the list (VQA v2's ten)."""
+    out = {}
+    for i, s in enumerate(samples):
+        answer: str | list[str] = s.answers[0] if len(s.answers) == 1 else list(s.answers)
+        out[s.id] = {"answer": answer, "question_id": _question_id(s, i), "lang": s.lang}
+    return out
+
+
+def prediction_json(samples: list[VQASample], outputs: list[str]) -> dict:
+    """``prediction_VQA.json``: ``{id: "answer"}``."""
+    if len(outputs) != len(samples):
+        raise ValueError(f"{len(outputs)} outputs for {len(samples)} VQA samples")
+    return {s.id: str(o) for s, o in zip(samples, outputs, strict=True)}

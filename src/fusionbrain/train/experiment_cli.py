@@ -1,0 +1,51 @@
+"""``fusionbrain experiment fusion-vs-single``: see :mod:`fusionbrain.train.experiment`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fusionbrain.errors import UserError
+
+EXPERIMENTS = ("fusion-vs-single",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment", choices=EXPERIMENTS,
+                        help="fusion-vs-single: Fusion once and each task alone, same budget")
+    parser.add_argument("--data", required=True, type=Path,
+                        help="dataset folder from `fusionbrain data build` (train/, valid/, test/)")
+    parser.add_argument("--out", required=True, type=Path, help="experiment folder (resumable)")
+    parser.add_argument("--config", type=Path,
+                        help="training config JSON (default: configs/cpu-main.json)")
+    parser.add_argument("--budget", type=int, metavar="STEPS",
+                        help="optimizer steps per task (default: config steps / tasks)")
+    parser.add_argument("--sampling", default="round_robin",
+                        help="Fusion's task rule (default round_robin: exactly the same steps "
+                             "per task as each Single run)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def default_config_path() -> Path | None:
+    from fusionbrain.train.config import configs_dir
+
+    p = configs_dir() / "cpu-main.json"
+    return p if p.exists() else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from fusionbrain.train.config import load_config
+    from fusionbrain.train.experiment import run_experiment
+    from fusionbrain.train.sampler import RULES
+
+    if args.budget is not None and args.budget < 1:
+        raise UserError("--budget must be >= 1")
+    if args.sampling not in RULES:
+        raise UserError(f"--sampling must be one of {', '.join(RULES)}")
+    cfg = load_config(args.config or default_config_path())
+    results = run_experiment(args.data, args.out, cfg, budget=args.budget,
+                             sampling=args.sampling, progress=not args.no_progress)
+    print(f"steps per task: {results['steps_per_task']}")
+    print((args.out / "report.md").read_text(encoding="utf-8").split("## Cost")[0].strip())
+    print(f"\nreport: {args.out / 'report.md'}")
+    return 0

@@ -1,0 +1,173 @@
+"""Tests of the synthetic handwritten-word generator and the font finder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fusionbrain.data import fonts as fontlib
+from fusionbrain.tasks.htr import synthetic as syn
+
+
+def _all_fonts() -> list[fontlib.FontInfo]:
+    return fontlib.installed_handwriting_fonts() + fontlib.fallback_fonts()
+
+
+def _font(path: str) -> fontlib.FontInfo:
+    return next(f for f in _all_fonts() if f.path == path)
+
+
+def _ink_bbox(img: Image.Image) -> tuple[int, int, int, int] | None:
+    # Ink is dark: invert so that getbbox finds the non-paper pixels.
+    return Image.eval(img, lambda v: 255 - v).point(lambda v: 255 if v > 60 else 0).getbbox()
+
+
+def test_generate_is_deterministic_and_seed_dependent(tmp_path: Path) -> None:
+    a = syn.generate("train", 6, 3, tmp_path / "a")
+    b = syn.generate("train", 6, 3, tmp_path / "b")
+    c = syn.generate("train", 6, 4, tmp_path / "c")
+    assert [s.text for s in a] == [s.text for s in b]
+    for sa, sb in zip(a, b, strict=True):
+        assert Path(sa.image_path).read_bytes() == Path(sb.image_path).read_bytes()
+    assert [Path(s.image_path).read_bytes() for s in a] != [
+        Path(s.image_path).read_bytes() for s in c]
+    # Exactly the n files, named after split and index, absolute paths, nothing else left.
+    names = sorted(p.name for p in (tmp_path / "a" / "images").iterdir())
+    assert names == sorted(f"train_{i}.png" for i in range(6))
+    assert all(Path(s.image_path).is_absolute() for s in a)
+    assert [s.id for s in a] == [f"train_{i}" for i in range(6)]
+
+
+def test_parallel_generation_gives_the_same_bytes(tmp_path: Path) -> None:
+    one = syn.generate("valid", 5, 1, tmp_path / "one")
+    two = syn.generate("valid", 5, 1, tmp_path / "two", workers=2)
+    assert [Path(s.image_path).read_bytes() for s in one] == [
+        Path(s.image_path).read_bytes() for s in two]
+
+
+def test_images_are_grayscale_fixed_height_capped_width(tmp_path: Path) -> None:
+    for s in syn.generate("train", 8, 0, tmp_path):
+        img = Image.open(s.image_path)
+        assert img.mode == "L" and img.height == syn.HEIGHT
+        assert syn.MIN_WIDTH <= img.width <= syn.MAX_WIDTH
+        assert _ink_bbox(img) is not None
+    sheet = syn.contact_sheet(syn.generate("train", 3, 0, tmp_path / "sheet"), columns=2)
+    assert sheet.size == (2 * (syn.MAX_WIDTH + 8), 2 * (syn.HEIGHT + 6))
+    long = syn.render_word("ж" * 60, seed=1)
+    assert long.width == syn.MAX_WIDTH and long.height == syn.HEIGHT
+
+
+def test_both_languages_and_their_scripts() -> None:
+    specs = syn.plan("train", 200, 0)
+    en = [s for s in specs if s.lang == "en"]
+    ru = [s for s in specs if s.lang == "ru"]
+    assert len(en) == len(ru) == 100
+    assert all(not any("а" <= c.lower() <= "я" or c in "ёЁ" for c in s.text) for s in en)
+    assert sum(any("а" <= c.lower() <= "я" for c in s.text) for s in ru) > 80
+    texts = [s.text for s in specs]
+    assert any(t.isupper() for t in texts) and any(t[:1].isupper() and t[1:].islower()
+                                                   for t in texts)
+    assert any(c.isdigit() for t in texts for c in t)
+
+
+def test_hard_russian_letters_are_oversampled() -> None:
+    ru = [s.text.lower() for s in syn.plan("train", 1200, 2) if s.lang == "ru"]
+    # ё and ъ are in well under 1% of the vocabulary's words; oversampling lifts them.
+    vocab = syn.vocabulary("ru")
+    for ch in "ёъ":
+        base = sum(ch in w for w in vocab) / len(vocab)
+        drawn = sum(ch in t for t in ru) / len(ru)
+        assert drawn > 2 * base, (ch, base, drawn)
+
+
+def test_labels_are_covered_by_their_font_and_in_charset() -> None:
+    for spec in syn.plan("train", 300, 5):
+        assert spec.text and spec.text == spec.text.strip()
+        assert set(spec.text) <= set(syn.CHARSET), spec.text
+        assert _font(spec.font_path).covers(spec.text), (spec.text, spec.font_path)
+
+
+def test_plain_rendering_ink_grows_with_text_length() -> None:
+    for word in ("ab", "Жё"):
+        for font in fontlib.fonts_covering(word)[:4]:
+            widths = []
+            for n in (1, 3, 6):
+                img = syn.render_word(word * n, font, augment=False)
+                box = _ink_bbox(img)
+                assert box is not None, (font.name, word)
+                # Plain rendering: white paper, nothing but the word.
+                assert np.asarray(img)[0].min() == 255
+                widths.append(box[2] - box[0])
+            assert widths[0] < widths[1] < widths[2], (font.name, widths)
+
+
+def test_test_only_words_never_in_train_or_valid() -> None:
+    test = syn.plan("test", 300, 0)
+    others = syn.plan("train", 300, 0) + syn.plan("valid", 300, 7)
+    assert all(syn.is_test_only(s.text) for s in test)
+    assert not any(syn.is_test_only(s.text) for s in others)
+    assert not {syn.text_key(s.text) for s in test} & {syn.text_key(s.text) for s in others}
+    # The test-only share of the vocabulary is a real, but minor, part.
+    vocab = syn.vocabulary("en") + syn.vocabulary("ru")
+    share = sum(map(syn.is_test_only, vocab)) / len(vocab)
+    assert 0.1 < share < 0.2
+    # Case and punctuation do not move a word across the split.
+    assert syn.is_test_only("Word,") == syn.is_test_only("word") == syn.is_test_only("WORD")
+
+
+def test_fallback_fonts_when_no_handwriting_font(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fontlib, "installed_handwriting_fonts", lambda: [])
+    fallback = {f.path for f in fontlib.fallback_fonts()}
+    assert fallback
+    assert all(not f.handwriting for f in fontlib.fallback_fonts())
+    samples = syn.generate("train", 4, 0, tmp_path)
+    specs = syn.plan("train", 4, 0)
+    assert {s.font_path for s in specs} <= fallback
+    assert [s.text for s in samples] == [s.text for s in specs]
+    assert all(Path(s.image_path).is_file() for s in samples)
+
+
+def test_font_coverage_checks() -> None:
+    dejavu = fontlib.fallback_fonts()[0]
+    assert dejavu.covers("Жёлтый Hello 123")
+    latin_only = fontlib.font_chars(dejavu.path, frozenset({"CYRILLIC"}))
+    assert "a" in latin_only and "ж" not in latin_only
+    font = fontlib.FontInfo(dejavu.path, "latin", False, latin_only)
+    assert fontlib.fonts_covering("привет", [font]) == []
+    assert fontlib.fonts_covering("hello", [font]) == [font]
+    # Default search: a word no handwriting font covers falls back to DejaVu, never to nothing.
+    assert fontlib.fonts_covering("Жёлтый") and fontlib.fonts_covering("\u4e00") == []
+
+
+def test_no_partial_files_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(syn.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        syn.generate("train", 3, 0, tmp_path)
+    assert list((tmp_path / "images").iterdir()) == []
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        syn.plan("train", -1, 0)
+    with pytest.raises(ValueError):
+        syn.render_word("   ")
+    with pytest.raises(ValueError):
+        syn.vocabulary("de")
+
+
+def test_letters_are_never_cut_off_by_the_canvas() -> None:
+    # Narrow capitals get the widest letter spacing: the canvas must still hold all of them.
+    for font in _all_fonts()[:8]:
+        for seed, text in enumerate(("I" * 20, "Wjqy", "Ж" * 5)):
+            if not font.covers(text):
+                continue
+            mask, _, _ = syn._draw_mask(text, font.path, np.random.default_rng(seed), True)
+            border = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+            assert mask.max() > 0.5 and border.max() < 0.05, (font.name, text)

@@ -1,0 +1,147 @@
+"""The training loop on a toy model: exact resume, checkpoints, logs, DDP across 2 CPU ranks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import test_train_support as toy
+from fusionbrain.errors import UserError
+from fusionbrain.train import checkpoint as ckpt_lib
+from fusionbrain.train.config import TrainConfig, load_config
+from fusionbrain.train.engine import RunSpec, lr_factor, train
+
+TESTS = Path(__file__).resolve().parent
+
+
+def cfg(**kw) -> TrainConfig:
+    base = dict(model=None, model_class=toy.TOY_CLASS, steps=16, batch_size=4, eval_every=5,
+                lr=0.05, sampling="proportional", energy={"enabled": False})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(autouse=True)
+def _toy(monkeypatch):
+    import fusionbrain.train.engine as engine
+
+    monkeypatch.setattr(engine, "load_split", toy.toy_load_split)
+    real = engine.task_module
+    monkeypatch.setattr(engine, "task_module", lambda t, part: (
+        toy.ToyFormats if part == "formats" else toy.ToyMetric if part == "metric"
+        else real(t, part)))
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "last" / "model" / "w.pt")
+
+
+def test_stop_and_resume_equals_straight_run(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(RunSpec(mode="fusion", data=tmp_path, out=a, progress=False), cfg())
+    part = train(RunSpec(mode="fusion", data=tmp_path, out=b, stop_at=7, progress=False), cfg())
+    assert part == {"complete": False, "step": 7, "steps": 16}
+    assert json.loads((b / "last" / "info.json").read_text())["step"] == 7
+    train(RunSpec(mode="fusion", data=None, out=b, resume=True, progress=False), cfg(lr=9.0))
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    init = toy.ToyModel().state_dict()
+    assert not torch.equal(wa["body.weight"], init["body.weight"])  # it did train
+    sa = (a / "log.jsonl").read_text().splitlines()
+    sb = (b / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["task"] for x in sa if '"step"' in x and '"event": "step"' in x] == \
+        [json.loads(x)["task"] for x in sb if '"event": "step"' in x]
+    summary = json.loads((b / "summary.json").read_text())
+    assert summary["complete"] and summary["steps"] == 16 and sum(summary["mix"].values()) == 16
+    assert (b / "best" / "model" / "w.pt").exists()
+
+
+def test_single_mode_trains_one_head_only(tmp_path):
+    train(RunSpec(mode="single", task="htr", data=tmp_path, out=tmp_path / "s", steps=6,
+                  progress=False), cfg())
+    w = weights(tmp_path / "s")
+    assert list(json.loads((tmp_path / "s" / "last" / "model" / "config.json").read_text())
+                ["tasks"]) == ["HTR"]
+    assert not torch.equal(w["heads.HTR.1.weight"], toy.ToyModel().state_dict()["heads.HTR.1.weight"])
+    with pytest.raises(UserError, match="--task"):
+        train(RunSpec(mode="single", data=tmp_path, out=tmp_path / "t", progress=False), cfg())
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_run(tmp_path):
+    train(RunSpec(mode="fusion", data=tmp_path, out=tmp_path / "r", steps=2, progress=False),
+          cfg(eval_every=0))
+    with pytest.raises(UserError, match="--resume"):
+        train(RunSpec(mode="fusion", data=tmp_path, out=tmp_path / "r", progress=False), cfg())
+    with pytest.raises(UserError, match="nothing to resume"):
+        train(RunSpec(mode="fusion", data=None, out=tmp_path / "none", resume=True,
+                      progress=False), cfg())
+
+
+def test_checkpoint_survives_a_torn_rename(tmp_path):
+    model = toy.ToyModel()
+    ckpt_lib.save_checkpoint(tmp_path, "last", model, info={"step": 1})
+    # a crash between the two renames leaves only .last.old
+    os.replace(tmp_path / "last", tmp_path / ".last.old")
+    (tmp_path / ".last.x.tmp").mkdir()
+    assert ckpt_lib.checkpoint_dir(tmp_path, "last") == tmp_path / ".last.old"
+    ckpt_lib.save_checkpoint(tmp_path, "last", model, info={"step": 2})
+    assert ckpt_lib.load_info(ckpt_lib.checkpoint_dir(tmp_path, "last"))["step"] == 2
+    ckpt_lib.clean_stale_temps(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+
+
+def test_schedule_and_config_errors(tmp_path):
+    assert lr_factor(0, 100, 10, 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10, 0.1) == pytest.approx(1.0)
+    assert lr_factor(100, 100, 10, 0.1) == pytest.approx(0.1)
+    bad = tmp_path / "c.json"
+    bad.write_text('{"stepz": 3}')
+    with pytest.raises(UserError, match="stepz"):
+        load_config(bad)
+    bad.write_text('{"steps": 0}')
+    with pytest.raises(UserError, match="steps"):
+        load_config(bad)
+
+
+def test_ddp_two_cpu_ranks_keep_identical_weights(tmp_path):
+    script = tmp_path / "ddp_run.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(TESTS)!r})
+        from pathlib import Path
+        import torch
+        import test_train_support as toy
+        toy.patch()
+        from fusionbrain.train.config import TrainConfig
+        from fusionbrain.train.engine import RunSpec, train
+
+        def dump(model, info):
+            torch.save(model.state_dict(), Path(sys.argv[1]) / f"rank{{info.rank}}.pt")
+
+        cfg = TrainConfig(model=None, model_class=toy.TOY_CLASS, steps=8, batch_size=3,
+                          eval_every=4, lr=0.05, sampling="uniform", energy={{"enabled": False}})
+        train(RunSpec(mode="fusion", data=Path(sys.argv[1]), out=Path(sys.argv[1]) / "run",
+                      progress=False, on_finish=dump), cfg)
+    """))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", str(script), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = torch.load(tmp_path / "rank0.pt")
+    r1 = torch.load(tmp_path / "rank1.pt")
+    init = toy.ToyModel().state_dict()
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    assert not torch.equal(r0["body.weight"], init["body.weight"])
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["world"] == 2 and summary["samples"] == 8 * 3 * 2
