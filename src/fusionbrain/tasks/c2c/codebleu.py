@@ -20,10 +20,18 @@ reference are replaced by counters with the same results.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 
-from fusionbrain.tasks.c2c.dataflow import _FIELD_TYPES, _STRINGY, DNode, data_flow, normalized_counts
+from fusionbrain.tasks.c2c.dataflow import (
+    FIELD_TYPES,
+    SPECIAL,
+    STRINGY,
+    Tree,
+    data_flow,
+    normalized_counts,
+)
 
 KEYWORDS = frozenset(
     "False None True and as assert async await break class continue def del elif else except "
@@ -63,80 +71,146 @@ def analyse(code: str, *, byte_columns_as_chars: bool = True) -> CodeAnalysis:
     """
     tokens = code.split()
     src = code.encode("utf-8")  # UnicodeEncodeError (lone surrogates) is the caller's to report
-    tree = get_parser().parse(src)
-    root = tree.root_node
+    root = get_parser().parse(src).root_node
 
-    sexps: list[str] = [str(root)]
-    # Walk every node once: S-expressions of all nodes with children (syntax match), and
-    # a DNode copy of the part of the tree the data-flow walk visits.
-    droot = DNode(root.type)
-    leaves: list[DNode] = []
-    max_depth = 0
-    # stack of (tree-sitter node, DNode or None when below a data-flow leaf, depth)
-    stack = [(root, droot, 0)]
+    # One pass over the whole tree: the data-flow part as flat arrays (dataflow.Tree),
+    # and the pre-order list of the nodes an S-expression prints (named or missing),
+    # marking those with children: their S-expressions are cut from the root's below.
+    tree = Tree()
+    ntype, kids, lo, depth_of = tree.ntype, tree.kids, tree.lo, []
+    ltype, lkey, strkids = tree.ltype, tree.lkey, tree.strkids
+    field_idx: dict[int, dict[str, int | None]] = {}
+    printed: list[bool] = []  # per printed node in pre-order: has children
+    printed_nodes: list = []  # the same nodes (only needed by the slow path)
+    unprinted: list[str] = []
+    # stack items: (node, parent id or -1, depth); parent None = below a data-flow leaf
+    stack: list = [(root, -1, 0)]
+    pop, push = stack.pop, stack.append
     while stack:
-        node, dn, depth = stack.pop()
+        node, parent, depth = pop()
         children = node.children
-        if dn is not None:
-            if depth > max_depth:
-                max_depth = depth
-            t = dn.type
-            if (not children or t in _STRINGY) and t != "comment":
-                dn.leaf = True
-                sp, ep = node.start_point, node.end_point
-                dn.key = ((sp[0], sp[1]), (ep[0], ep[1]))
-                leaves.append(dn)
-                dcs = None
-            else:
-                dcs = [DNode(c.type) for c in children]
-                dn.children = dcs
-                fields = _FIELD_TYPES.get(t)
-                if fields:
-                    dn.fields = {}
-                    for f in fields:
-                        target = node.child_by_field_name(f)
-                        if target is None:
-                            dn.fields[f] = None
-                            continue
-                        for c, dc in zip(children, dcs):
-                            if c == target:
-                                dn.fields[f] = dc
-                                break
-                        else:  # not a direct child: cannot happen with tree-sitter's API
-                            raise AssertionError(f"field {f} of {t} is not a child")
+        if parent == -1:  # the root: always counted, printed even without children
+            printed.append(True)
+            printed_nodes.append(node)
+        elif node.is_named or node.is_missing:
+            printed.append(bool(children))
+            printed_nodes.append(node)
+        elif children:  # an anonymous node with children is not in its parent's string
+            unprinted.append(str(node))
+        if parent is None:
+            for c in reversed(children):
+                push((c, None, 0))
+            continue
+        i = len(ntype)
+        t = node.type
+        ntype.append(t)
+        depth_of.append(depth)
+        lo.append(len(ltype))
+        if parent >= 0:
+            kids[parent].append(i)
+        if (not children or t in STRINGY) and t != "comment":
+            kids.append(None)
+            sp, ep = node.start_point, node.end_point
+            ltype.append(t)
+            lkey.append(((sp[0], sp[1]), (ep[0], ep[1])))
+            if children:
+                strkids[i] = len(children)
+                for c in reversed(children):
+                    push((c, None, 0))
+            continue
+        kids.append([])
+        wanted = FIELD_TYPES.get(t)
+        if wanted:
+            fi: dict[str, int | None] = {}
+            for f in wanted:
+                target = node.child_by_field_name(f)
+                fi[f] = None
+                if target is not None:
+                    for k, c in enumerate(children):
+                        if c == target:
+                            fi[f] = k
+                            break
+                    else:  # not a direct child: never seen with tree-sitter's API
+                        raise AssertionError(f"field {f} of {t} is not a child")
+            field_idx[i] = fi
+        d1 = depth + 1
+        for c in reversed(children):
+            push((c, i, d1))
+    sexps = _subtree_sexps(root, printed, printed_nodes)
+    sexps += unprinted
+    n = len(ntype)
+    hi = [0] * n
+    plain = [True] * n
+    for i in range(n - 1, -1, -1):
+        ks = kids[i]
+        if ks is None:
+            hi[i] = lo[i] + 1
         else:
-            dcs = None
-        for i in range(len(children) - 1, -1, -1):
-            c = children[i]
-            if c.child_count:
-                sexps.append(str(c))
-            stack.append((c, dcs[i] if dcs is not None else None, depth + 1))
-    # The walk pushes children in reverse, so leaves come out in source order.
+            hi[i] = hi[ks[-1]] if ks else lo[i]
+            plain[i] = ntype[i] not in SPECIAL and all(plain[k] for k in ks)
+    tree.hi, tree.plain = hi, plain
+    tree.fields = {i: {f: (None if k is None else kids[i][k]) for f, k in fi.items()}
+                   for i, fi in field_idx.items()}
+    tree.depth = max(depth_of)
+    tree.depths = depth_of
 
-    # Tokens of the data-flow leaves, cut from the source as the reference does.
+    # Tokens of the leaves, cut from the source as the reference does; a later token
+    # with the same (start, end) overwrites an earlier one, as in its dict.
     index_to_code: dict = {}
     if byte_columns_as_chars:
         lines = code.split("\n")
-        for idx, dn in enumerate(leaves):
-            (sr, sc), (er, ec) = dn.key
+        for idx, ((sr, sc), (er, ec)) in enumerate(lkey):
             if sr == er:
                 s = lines[sr][sc:ec]
             else:
                 s = lines[sr][sc:] + "".join(lines[sr + 1:er]) + lines[er][:ec]
-            index_to_code[dn.key] = (idx, s)
+            index_to_code[(sr, sc), (er, ec)] = (idx, s)
     else:
         blines = src.split(b"\n")
-        for idx, dn in enumerate(leaves):
-            (sr, sc), (er, ec) = dn.key
+        for idx, ((sr, sc), (er, ec)) in enumerate(lkey):
             if sr == er:
                 b = blines[sr][sc:ec]
             else:
                 b = b"\n".join([blines[sr][sc:], *blines[sr + 1:er], blines[er][:ec]])
-            index_to_code[dn.key] = (idx, b.decode("utf-8", "replace"))
-    dfg = data_flow(droot, index_to_code, max_depth)
-    dfg_counts, n_dfg = normalized_counts(dfg)
-    sexp_counts = Counter(sexps)
-    return CodeAnalysis(tokens, sexp_counts, len(sexps), dfg_counts, n_dfg)
+            index_to_code[(sr, sc), (er, ec)] = (idx, b.decode("utf-8", "replace"))
+    ic = [index_to_code[k] for k in lkey]
+    dfg_counts, n_dfg = normalized_counts(data_flow(tree, ic))
+    return CodeAnalysis(tokens, Counter(sexps), len(sexps), dfg_counts, n_dfg)
+
+
+_EVENTS = re.compile(r"""\((?:MISSING "[()]"|UNEXPECTED '[()]')?|\)""")
+
+
+def _subtree_sexps(root, printed: list[bool], nodes: list) -> list[str]:
+    """``str(node)`` for the root and every node with children, from one ``str(root)``.
+
+    A node's S-expression is the balanced span of the root's that starts at its own
+    opening parenthesis (the k-th one for the k-th printed node in pre-order).  Quoted
+    parentheses (``(MISSING ")")``, ``(UNEXPECTED '(')``) are matched as part of the
+    opening; if anything does not line up, fall back to one ``str()`` per node.
+    """
+    text = str(root)
+    out: list[str] = []
+    if "INVALID)" not in text:
+        opens: list[int] = []
+        k = 0
+        n = len(printed)
+        try:
+            for m in _EVENTS.finditer(text):
+                if m.end() - m.start() != 1 or text[m.start()] == "(":
+                    opens.append(k)
+                    opens.append(m.start())
+                    k += 1
+                else:
+                    start = opens.pop()
+                    if printed[opens.pop()]:
+                        out.append(text[start:m.end()])
+            if k == n and not opens:
+                return out
+        except IndexError:
+            pass
+    # slow path: exact by construction
+    return [str(x) for x, has_children in zip(nodes, printed, strict=False) if has_children]
 
 
 def _ngram_counts(tokens: list[str], n: int) -> Counter:
@@ -144,7 +218,7 @@ def _ngram_counts(tokens: list[str], n: int) -> Counter:
         return Counter(tokens)
     if len(tokens) < n:
         return Counter()
-    return Counter(zip(*(tokens[i:] for i in range(n))))
+    return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
 
 
 def corpus_scores(refs: list[CodeAnalysis], hyps: list[CodeAnalysis]) -> dict:
@@ -157,7 +231,7 @@ def corpus_scores(refs: list[CodeAnalysis], hyps: list[CodeAnalysis]) -> dict:
     hyp_len = ref_len = 0
     syn_match = syn_total = 0
     df_match = df_total = 0
-    for ref, hyp in zip(refs, hyps):
+    for ref, hyp in zip(refs, hyps, strict=False):
         rt, ht = ref.tokens, hyp.tokens
         for n in (1, 2, 3, 4):
             hc = _ngram_counts(ht, n)
@@ -210,5 +284,5 @@ def _bleu(num: list, den: list, ref_len: int, hyp_len: int) -> float:
         bp = math.exp(1 - ref_len / hyp_len)
     if num[0] == 0:
         return 0
-    s = math.fsum(0.25 * math.log((x + EPSILON if x == 0 else x) / d) for x, d in zip(num, den))
+    s = math.fsum(0.25 * math.log((x + EPSILON if x == 0 else x) / d) for x, d in zip(num, den, strict=False))
     return bp * math.exp(s)

@@ -3,7 +3,7 @@
 This is a re-implementation of ``DFG_python`` / ``get_data_flow`` /
 ``normalize_dataflow`` from the reference CodeBLEU code (CodeXGLUE, used unchanged by
 the AI Journey 2021 Fusion Brain scorer), working on a light copy of the tree-sitter
-tree (:class:`DNode`) that is built once per distinct string.  Everything the reference
+tree (:class:`Tree`) that is built once per distinct string.  Everything the reference
 does is kept on purpose -- including its oddities -- so the numbers agree:
 
 - tokens are cut from the source lines by tree-sitter's *byte* columns used as
@@ -11,7 +11,7 @@ does is kept on purpose -- including its oddities -- so the numbers agree:
 - any exception inside the graph walk (e.g. a ``for`` whose ``left`` field is missing
   after error recovery) empties the whole graph;
 - a tree too deep for the reference's Python recursion limit empties the graph
-  (:data:`REFERENCE_MAX_DEPTH`);
+  (:data:`TOKEN_DEPTH_LIMIT`, :data:`SORT_DEPTH_LIMIT`);
 - ``list(set(names))`` is replaced by :func:`set_order`, the order CPython gives with
   ``PYTHONHASHSEED=0``, so the result is deterministic and equals the reference's
   result under that seed.
@@ -24,8 +24,8 @@ from collections import Counter
 
 from fusionbrain.tasks.c2c.setorder import set_order
 
-_STRINGY = ("string_literal", "string", "character_literal")
-_FIELD_TYPES = {
+STRINGY = ("string_literal", "string", "character_literal")
+FIELD_TYPES = {
     "default_parameter": ("name", "value"),
     "assignment": ("left", "right"),
     "augmented_assignment": ("left", "right"),
@@ -35,41 +35,52 @@ _FIELD_TYPES = {
 
 # The official script runs ``get_data_flow`` three Python frames below the top
 # (evaluate.py -> corpus_dataflow_match -> get_data_flow) under the default recursion
-# limit of 1000; its recursive walks then fail -- and the graph of that string is
-# empty -- once the tree is deeper than this (measured against the reference on
-# CPython 3.11, see tests/test_metric_c2c.py).
-REFERENCE_MAX_DEPTH = 993
+# limit of 1000.  Its recursive walks fail -- and that string's graph is empty -- when
+# a token lies deeper than TOKEN_DEPTH_LIMIT, or when a node at least SORT_DEPTH_LIMIT
+# deep has a non-empty graph (its ``sorted(..., key=lambda ...)`` call costs three more
+# levels).  Measured against the reference on CPython 3.11 (nested parentheses, lists
+# and unary minus); see tests/test_metric_c2c.py.
+TOKEN_DEPTH_LIMIT = 997
+SORT_DEPTH_LIMIT = 993
 
 
-class DNode:
-    """A tree-sitter node reduced to what the data-flow walk reads."""
+class Tree:
+    """The part of a tree-sitter tree the data-flow walk visits, as flat arrays.
 
-    __slots__ = ("type", "children", "leaf", "key", "fields")
+    Nodes are numbered in pre-order; a *leaf* is what the reference treats as one
+    token (no children, or a string node), comments excepted.  ``lo[i]:hi[i]`` is the
+    range of leaf positions under node ``i``; ``plain[i]`` says that the subtree holds
+    none of the node types the reference handles specially, so its data flow is the
+    plain left-to-right pass over its leaves.
+    """
 
-    def __init__(self, type_: str) -> None:
-        self.type = type_
-        self.children: list[DNode] = []
-        self.leaf = False
-        self.key: tuple | None = None  # (start_point, end_point) for leaves
-        self.fields: dict[str, DNode | None] | None = None
+    __slots__ = ("ntype", "kids", "lo", "hi", "plain", "fields", "strkids",
+                 "ltype", "lkey", "depth", "depths")
 
-    def child_by_field_name(self, name: str) -> DNode | None:
-        return self.fields.get(name) if self.fields else None
+    def __init__(self) -> None:
+        self.ntype: list[str] = []
+        self.kids: list[list[int] | None] = []  # None for leaves
+        self.lo: list[int] = []
+        self.hi: list[int] = []
+        self.plain: list[bool] = []
+        self.fields: dict[int, dict[str, int | None]] = {}
+        self.strkids: dict[int, int] = {}  # leaf node -> its real child count (string nodes)
+        self.ltype: list[str] = []  # per leaf position
+        self.lkey: list[tuple] = []  # per leaf position: (start_point, end_point)
+        self.depth = 0  # of the deepest node
+        self.depths: list[int] = []  # per node
 
 
-def _tree_to_variable_index(node: DNode, index_to_code: dict) -> list:
-    # Iterative, same order and same AttributeError on None as the reference.
-    out = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n.leaf:
-            ic = index_to_code[n.key]
-            if n.type != ic[1]:
-                out.append(n.key)
-        else:
-            stack.extend(reversed(n.children))
-    return out
+SPECIAL = frozenset(("default_parameter", "assignment", "augmented_assignment", "for_in_clause",
+                      "if_statement", "for_statement", "while_statement"))
+
+# Stands for a child of a string token: the reference would look it up among the
+# tokens and fail (KeyError), which empties the graph.
+_POISON = -1
+
+
+class _Poisoned(Exception):
+    pass
 
 
 def _by_pos(x):
@@ -85,168 +96,227 @@ def _merge_loop(DFG: list) -> list:
         else:
             dic[k][0] = set_order(dic[k][0] + x[3])
             dic[k][1] = sorted(set(dic[k][1] + x[4]))
-    DFG = [(x[0], x[1], x[2], y[0], y[1]) for x, y in sorted(dic.items(), key=lambda t: t[0][1])]
-    return sorted(DFG, key=_by_pos)
+    return [(x[0], x[1], x[2], y[0], y[1]) for x, y in sorted(dic.items(), key=lambda t: t[0][1])]
 
 
-def dfg_python(root_node: DNode, index_to_code: dict, states: dict):
-    """Port of the reference ``DFG_python`` (same branches, same order of operations)."""
-    states = states.copy()
-    t = root_node.type
-    if root_node.leaf:
-        idx, code = index_to_code[root_node.key]
-        if t == code:
-            return [], states
-        elif code in states:
-            return [(code, idx, "comesFrom", [code], states[code].copy())], states
-        else:
-            if t == "identifier":
-                states[code] = [idx]
-            return [(code, idx, "comesFrom", [], [])], states
-    elif t == "default_parameter":
-        name = root_node.child_by_field_name("name")
-        value = root_node.child_by_field_name("value")
-        DFG = []
-        if value is None:
-            indexs = _tree_to_variable_index(name, index_to_code)
-            for index in indexs:
-                idx, code = index_to_code[index]
-                DFG.append((code, idx, "comesFrom", [], []))
-                states[code] = [idx]
-            return sorted(DFG, key=_by_pos), states
-        else:
-            name_indexs = _tree_to_variable_index(name, index_to_code)
-            value_indexs = _tree_to_variable_index(value, index_to_code)
-            temp, states = dfg_python(value, index_to_code, states)
+def dfg_python(tree: Tree, ic: list) -> list:
+    """The reference ``DFG_python(root, index_to_code, {})`` graph, before filtering.
+
+    ``ic[j]`` is ``index_to_code[key of leaf j]`` = (token index, token text).  The
+    per-level sorts of the reference are left out: they are stable sorts on the same
+    key, so only the final sort (done by the caller) matters.
+    """
+    ntype, kids, lo, hi, plain = tree.ntype, tree.kids, tree.lo, tree.hi, tree.plain
+    fields, strkids, ltype = tree.fields, tree.strkids, tree.ltype
+    depths = tree.depths
+    deep = tree.depth >= SORT_DEPTH_LIMIT
+
+    def field(i, name):
+        return fields[i].get(name)
+
+    def children(i):
+        # ``node.children`` of the reference; None -> AttributeError as there
+        if i is None:
+            raise AttributeError("'NoneType' object has no attribute 'children'")
+        k = kids[i]
+        if k is None:
+            return [_POISON] * strkids.get(i, 0)
+        return k
+
+    def not_comma(i):
+        return i == _POISON or ntype[i] != ","
+
+    def tvi(i):
+        # tree_to_variable_index: leaf positions under i whose text differs from their type
+        if i is None:
+            raise AttributeError("'NoneType' object has no attribute 'children'")
+        if i == _POISON:
+            raise _Poisoned
+        return [j for j in range(lo[i], hi[i]) if ltype[j] != ic[j][1]]
+
+    def walk(i, states):
+        out, states = walk1(i, states)
+        if deep and out and kids[i] is not None and depths[i] >= SORT_DEPTH_LIMIT:
+            raise RecursionError("the reference's recursion would fail here")
+        return out, states
+
+    def deep_plain_check(i):
+        # the reference walks every node of a plain subtree; each node deep enough
+        # whose graph is not empty makes its sort call overflow the stack
+        d0 = depths[i]
+        for v in range(i, len(ntype)):
+            if v > i and depths[v] <= d0:
+                break
+            if kids[v] is not None and depths[v] >= SORT_DEPTH_LIMIT:
+                if any(ltype[j] != ic[j][1] for j in range(lo[v], hi[v])):
+                    raise RecursionError("the reference's recursion would fail here")
+
+    def walk1(i, states):
+        if i == _POISON:
+            raise _Poisoned
+        states = states.copy()
+        if plain[i]:
+            if deep:
+                deep_plain_check(i)
+            out = []
+            for j in range(lo[i], hi[i]):
+                idx, code = ic[j]
+                t = ltype[j]
+                if t == code:
+                    continue
+                if code in states:
+                    out.append((code, idx, "comesFrom", [code], states[code].copy()))
+                else:
+                    if t == "identifier":
+                        states[code] = [idx]
+                    out.append((code, idx, "comesFrom", [], []))
+            return out, states
+        t = ntype[i]
+        if t == "default_parameter":
+            name = field(i, "name")
+            value = field(i, "value")
+            DFG = []
+            if value is None:
+                for j in tvi(name):
+                    idx, code = ic[j]
+                    DFG.append((code, idx, "comesFrom", [], []))
+                    states[code] = [idx]
+                return DFG, states
+            name_indexs = tvi(name)
+            value_indexs = tvi(value)
+            temp, states = walk(value, states)
             DFG += temp
-            for index1 in name_indexs:
-                idx1, code1 = index_to_code[index1]
-                for index2 in value_indexs:
-                    idx2, code2 = index_to_code[index2]
+            for j1 in name_indexs:
+                idx1, code1 = ic[j1]
+                for j2 in value_indexs:
+                    idx2, code2 = ic[j2]
                     DFG.append((code1, idx1, "comesFrom", [code2], [idx2]))
                 states[code1] = [idx1]
-            return sorted(DFG, key=_by_pos), states
-    elif t in ("assignment", "augmented_assignment", "for_in_clause"):
-        if t == "for_in_clause":
-            right_nodes = [root_node.children[-1]]
-            left_nodes = [root_node.child_by_field_name("left")]
-        else:
-            if root_node.child_by_field_name("right") is None:
-                return [], states
-            left_nodes = [x for x in root_node.child_by_field_name("left").children if x.type != ","]
-            right_nodes = [x for x in root_node.child_by_field_name("right").children if x.type != ","]
-            if len(right_nodes) != len(left_nodes):
-                left_nodes = [root_node.child_by_field_name("left")]
-                right_nodes = [root_node.child_by_field_name("right")]
-            if len(left_nodes) == 0:
-                left_nodes = [root_node.child_by_field_name("left")]
-            if len(right_nodes) == 0:
-                right_nodes = [root_node.child_by_field_name("right")]
-        DFG = []
-        for node in right_nodes:
-            temp, states = dfg_python(node, index_to_code, states)
-            DFG += temp
-        for left_node, right_node in zip(left_nodes, right_nodes):
-            left_tokens_index = _tree_to_variable_index(left_node, index_to_code)
-            right_tokens_index = _tree_to_variable_index(right_node, index_to_code)
-            temp = []
-            for token1_index in left_tokens_index:
-                idx1, code1 = index_to_code[token1_index]
-                temp.append((code1, idx1, "computedFrom", [index_to_code[x][1] for x in right_tokens_index],
-                             [index_to_code[x][0] for x in right_tokens_index]))
-                states[code1] = [idx1]
-            DFG += temp
-        return sorted(DFG, key=_by_pos), states
-    elif t == "if_statement":
-        DFG = []
-        current_states = states.copy()
-        others_states = []
-        tag = False
-        for child in root_node.children:
-            if "else" in child.type:
-                tag = True
-            if child.type not in ("elif_clause", "else_clause"):
-                temp, current_states = dfg_python(child, index_to_code, current_states)
-                DFG += temp
+            return DFG, states
+        if t in ("assignment", "augmented_assignment", "for_in_clause"):
+            if t == "for_in_clause":
+                right_nodes = [kids[i][-1]]
+                left_nodes = [field(i, "left")]
             else:
-                temp, new_states = dfg_python(child, index_to_code, states)
-                DFG += temp
-                others_states.append(new_states)
-        others_states.append(current_states)
-        if tag is False:
-            others_states.append(states)
-        new_states = {}
-        for dic in others_states:
-            for key in dic:
-                if key not in new_states:
-                    new_states[key] = dic[key].copy()
-                else:
-                    new_states[key] += dic[key]
-        for key in new_states:
-            new_states[key] = sorted(set(new_states[key]))
-        return sorted(DFG, key=_by_pos), new_states
-    elif t == "for_statement":
-        DFG = []
-        for _ in range(2):
-            right_nodes = [x for x in root_node.child_by_field_name("right").children if x.type != ","]
-            left_nodes = [x for x in root_node.child_by_field_name("left").children if x.type != ","]
-            if len(right_nodes) != len(left_nodes):
-                left_nodes = [root_node.child_by_field_name("left")]
-                right_nodes = [root_node.child_by_field_name("right")]
-            if len(left_nodes) == 0:
-                left_nodes = [root_node.child_by_field_name("left")]
-            if len(right_nodes) == 0:
-                right_nodes = [root_node.child_by_field_name("right")]
+                if field(i, "right") is None:
+                    return [], states
+                left, right = field(i, "left"), field(i, "right")
+                left_nodes = [x for x in children(left) if not_comma(x)]
+                right_nodes = [x for x in children(right) if not_comma(x)]
+                if len(right_nodes) != len(left_nodes):
+                    left_nodes = [left]
+                    right_nodes = [right]
+                if len(left_nodes) == 0:
+                    left_nodes = [left]
+                if len(right_nodes) == 0:
+                    right_nodes = [right]
+            DFG = []
             for node in right_nodes:
-                temp, states = dfg_python(node, index_to_code, states)
+                temp, states = walk(node, states)
                 DFG += temp
-            for left_node, right_node in zip(left_nodes, right_nodes):
-                left_tokens_index = _tree_to_variable_index(left_node, index_to_code)
-                right_tokens_index = _tree_to_variable_index(right_node, index_to_code)
-                temp = []
-                for token1_index in left_tokens_index:
-                    idx1, code1 = index_to_code[token1_index]
-                    temp.append((code1, idx1, "computedFrom", [index_to_code[x][1] for x in right_tokens_index],
-                                 [index_to_code[x][0] for x in right_tokens_index]))
+            for left_node, right_node in zip(left_nodes, right_nodes, strict=False):
+                lt = tvi(left_node)
+                rt = tvi(right_node)
+                names = [ic[x][1] for x in rt]
+                poss = [ic[x][0] for x in rt]
+                for j1 in lt:
+                    idx1, code1 = ic[j1]
+                    DFG.append((code1, idx1, "computedFrom", list(names), list(poss)))
                     states[code1] = [idx1]
-                DFG += temp
-            if root_node.children[-1].type == "block":
-                temp, states = dfg_python(root_node.children[-1], index_to_code, states)
-                DFG += temp
-        return _merge_loop(DFG), states
-    elif t == "while_statement":
+            return DFG, states
+        if t == "if_statement":
+            DFG = []
+            current_states = states.copy()
+            others_states = []
+            tag = False
+            for child in kids[i]:
+                ct = ntype[child]
+                if "else" in ct:
+                    tag = True
+                if ct not in ("elif_clause", "else_clause"):
+                    temp, current_states = walk(child, current_states)
+                    DFG += temp
+                else:
+                    temp, new_states = walk(child, states)
+                    DFG += temp
+                    others_states.append(new_states)
+            others_states.append(current_states)
+            if tag is False:
+                others_states.append(states)
+            new_states = {}
+            for dic in others_states:
+                for key in dic:
+                    if key not in new_states:
+                        new_states[key] = dic[key].copy()
+                    else:
+                        new_states[key] += dic[key]
+            for key in new_states:
+                new_states[key] = sorted(set(new_states[key]))
+            return DFG, new_states
+        if t == "for_statement":
+            DFG = []
+            for _ in range(2):
+                left, right = field(i, "left"), field(i, "right")
+                right_nodes = [x for x in children(right) if not_comma(x)]
+                left_nodes = [x for x in children(left) if not_comma(x)]
+                if len(right_nodes) != len(left_nodes):
+                    left_nodes = [left]
+                    right_nodes = [right]
+                if len(left_nodes) == 0:
+                    left_nodes = [left]
+                if len(right_nodes) == 0:
+                    right_nodes = [right]
+                for node in right_nodes:
+                    temp, states = walk(node, states)
+                    DFG += temp
+                for left_node, right_node in zip(left_nodes, right_nodes, strict=False):
+                    lt = tvi(left_node)
+                    rt = tvi(right_node)
+                    names = [ic[x][1] for x in rt]
+                    poss = [ic[x][0] for x in rt]
+                    for j1 in lt:
+                        idx1, code1 = ic[j1]
+                        DFG.append((code1, idx1, "computedFrom", list(names), list(poss)))
+                        states[code1] = [idx1]
+                last = kids[i][-1]
+                if ntype[last] == "block":
+                    temp, states = walk(last, states)
+                    DFG += temp
+            return _merge_loop(DFG), states
+        if t == "while_statement":
+            DFG = []
+            for _ in range(2):
+                for child in kids[i]:
+                    temp, states = walk(child, states)
+                    DFG += temp
+            return _merge_loop(DFG), states
         DFG = []
-        for _ in range(2):
-            for child in root_node.children:
-                temp, states = dfg_python(child, index_to_code, states)
+        ks = kids[i]
+        for child in ks:
+            if ntype[child] == "for_in_clause":
+                temp, states = walk(child, states)
                 DFG += temp
-        return _merge_loop(DFG), states
-    else:
-        DFG = []
-        children = root_node.children
-        for child in children:
-            if child.type == "for_in_clause":
-                temp, states = dfg_python(child, index_to_code, states)
+        for child in ks:
+            if ntype[child] != "for_in_clause":
+                temp, states = walk(child, states)
                 DFG += temp
-        for child in children:
-            if child.type != "for_in_clause":
-                temp, states = dfg_python(child, index_to_code, states)
-                DFG += temp
-        return sorted(DFG, key=_by_pos), states
+        return DFG, states
+
+    return walk(0, {})[0]
 
 
-def data_flow(root: DNode | None, index_to_code: dict, depth: int) -> list:
-    """The reference ``get_data_flow`` after the tokens are known: graph, filter, merge."""
-    if root is None or depth > REFERENCE_MAX_DEPTH:
+def data_flow(tree: Tree | None, ic: list) -> list:
+    """The reference ``get_data_flow`` once the tokens are known: graph, filter, merge."""
+    if tree is None or tree.depth >= TOKEN_DEPTH_LIMIT:
         dfg = []
     else:
         limit = sys.getrecursionlimit()
-        need = depth + 100 + len(_frames())
+        need = 2 * tree.depth + 200 + _stack_depth()
         try:
             if need > limit:
                 sys.setrecursionlimit(need)
             try:
-                DFG, _ = dfg_python(root, index_to_code, {})
+                DFG = dfg_python(tree, ic)
             except Exception:  # the reference swallows every error here
                 DFG = []
         finally:
@@ -271,13 +341,13 @@ def data_flow(root: DNode | None, index_to_code: dict, depth: int) -> list:
     return list(dic.values())
 
 
-def _frames() -> list:
+def _stack_depth() -> int:
     f = sys._getframe()
-    out = []
+    n = 0
     while f is not None:
-        out.append(f)
+        n += 1
         f = f.f_back
-    return out
+    return n
 
 
 def normalize_dataflow(dataflow: list) -> list:
