@@ -264,7 +264,7 @@ def test_coco_reader_positives_negatives_and_bad_items(tmp_path):
     assert ru["человек"] == en["person"] and samples[1].lang == "ru"
     assert {coco.phrase(n, "ru") for n in en} == set(ru)  # same questions in both languages
     assert samples[2].phrases["cup"] == [[5.0, 5.0, 9.0, 10.0]]
-    assert sorted(reasons(report)) == ["bad box (zero size)"[:7], "corrupt image", "missing file"]
+    assert sorted(reasons(report)) == ["bad box", "corrupt image", "missing file"]
 
 
 def test_coco_translation_table_is_complete():
@@ -376,3 +376,35 @@ def test_report_prints_summary_and_first_entries_and_writes_full_list(tmp_path, 
     assert "skipped 8 bad items (4 corrupt image, 4 missing file)" in err
     assert "item4" in err and "item5" not in err
     assert len((tmp_path / "skipped.tsv").read_text("utf-8").splitlines()) == 9
+
+
+def test_cli_import_copybook_writes_training_format(tmp_path, capsys):
+    from fusionbrain.cli import main
+
+    image(tmp_path / "images" / "a.png")
+    image(tmp_path / "images" / "b.png")
+    (tmp_path / "labels.json").write_text(json.dumps({"a.png": "кот", "b.png": "cat",
+                                                      "c.png": "lost"}), "utf-8")
+    out = tmp_path / "train" / "HTR"
+    assert main(["data", "import", "copybook", str(tmp_path / "labels.json"),
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "HTR: wrote 2 samples" in printed and "en: 1, ru: 1" in printed
+    assert "skipped 1 bad items (1 missing file)" in printed
+    assert "c.png" in (out / "skipped.tsv").read_text("utf-8")
+    assert [s.text for s in htr_data.read_split(out)] == ["кот", "cat"]
+    assert main(["data", "import", "copybook", str(tmp_path / "labels.json"),
+                 "--out", str(out)]) == 2  # refuses to overwrite without --force
+
+
+def test_vqa_write_input_in_place_keeps_every_image(tmp_path):
+    inp = tmp_path / "VQA"
+    image(inp / "images" / "1.jpg", colour=10, fmt="JPEG")
+    image(inp / "images" / "0.jpg", colour=240, fmt="JPEG")
+    (inp / "questions.json").write_text(json.dumps({
+        "0": {"file_name": "1.jpg", "question": "A?"},
+        "1": {"file_name": "0.jpg", "question": "B?"}}), "utf-8")
+    before = {s.question: Path(s.image_path).read_bytes() for s in vqa_formats.read_input(inp)}
+    vqa_formats.write_input(vqa_formats.read_input(inp), inp)
+    after = {s.question: Path(s.image_path).read_bytes() for s in vqa_formats.read_input(inp)}
+    assert after == before and before["A?"] != before["B?"]

@@ -354,3 +354,16 @@ def test_held_out_combinations_split(vqa, zsod) -> None:
     assert present > 50 and absent > 50
     # the VQA test split is free to show held-out pairs
     assert any({o.combo for o in r.scene.objects} & S.HELD_OUT for r in vqa["test"])
+
+
+def test_vqa_several_questions_per_image(tmp_path: Path) -> None:
+    samples = V.generate("valid", 12, 2, tmp_path, questions_per_image=3)
+    assert len(samples) == 12 and len({s.id for s in samples}) == 12
+    by_image: dict[str, list[str]] = {}
+    for s in samples:
+        by_image.setdefault(s.image_path, []).append(s.question)
+    assert len(by_image) == 4
+    for questions in by_image.values():
+        assert len(set(questions)) == len(questions) == 3
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == sorted(
+        Path(p).name for p in by_image)

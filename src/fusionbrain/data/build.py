@@ -89,9 +89,17 @@ def _check_existing(out: Path, size: str, seed: int, tasks: list[str], force: bo
                     log: TextIO) -> dict | None:
     """The manifest of a complete matching dataset in ``out`` (nothing to do), else None after
     making sure ``out`` may be (re)built."""
+    if out.exists() and not out.is_dir():
+        raise UserError("exists and is not a folder", path=out)
     manifest_path = out / MANIFEST
     if manifest_path.exists():
-        m = read_json(manifest_path, expect=dict)
+        try:
+            m = read_json(manifest_path, expect=dict)
+        except UserError:
+            if not force:
+                raise UserError("unreadable manifest; use --force to rebuild",
+                                path=manifest_path) from None
+            return None
         same = (m.get("size"), m.get("seed"), m.get("tasks")) == (size, seed, tasks)
         missing = [p for p in expected_paths(tasks) if not (out / p).exists()]
         if same and not missing:
@@ -172,9 +180,13 @@ def build(out: str | os.PathLike[str], size: str = "small", seed: int = 0, force
         with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn")) as pool:
             futs = {pool.submit(build_job, t, s, size, seed, str(staging)): (t, s)
                     for t, s in jobs}
-            for f in as_completed(futs):
-                results[futs[f]] = r = f.result()
-                _progress(r, log)
+            try:
+                for f in as_completed(futs):
+                    results[futs[f]] = r = f.result()
+                    _progress(r, log)
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)  # one failure stops the rest
+                raise
     _remove(staging / TEST_SOURCES)
 
     counts: dict[str, dict[str, dict[str, int]]] = {}

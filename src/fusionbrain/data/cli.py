@@ -1,10 +1,25 @@
-"""``fusionbrain data``: build the embedded bilingual default dataset (no torch needed)."""
+"""``fusionbrain data``: build the embedded bilingual default dataset, or import a real one
+into the training format (no torch needed)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections import Counter
+from pathlib import Path
 
 from fusionbrain.data.sizes import PUBLIC_SIZES, SIZES
+from fusionbrain.errors import UserError
+
+# import kind -> (task, what the positional paths are)
+IMPORT_KINDS: dict[str, tuple[str | None, str]] = {
+    "challenge": (None, "a challenge task folder input/<TASK> (labels from --truth)"),
+    "copybook": ("HTR", "labels JSON {\"image.png\": \"text\"} (images beside it or --images)"),
+    "coco": ("zsOD", "COCO detection JSON (images in ../images or --images)"),
+    "vqa2": ("VQA", "VQA v2 questions JSON [annotations JSON] (--images required)"),
+    "avatar": ("C2C", "AVATAR / TransCoder JSONL"),
+    "parallel": ("C2C", "parallel FILE.java FILE.python line files"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +40,75 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes (default: up to 4)")
 
+    kinds = "\n".join(f"  {k:<10} {what}" for k, (_, what) in IMPORT_KINDS.items())
+    i = sub.add_parser("import", help="convert a real dataset (local files) to the training "
+                       "format", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Read a real dataset and write FOLDER/samples.jsonl + "
+                       "images/ (e.g. --out DIR/train/HTR). Bad items are skipped and listed "
+                       "in FOLDER/skipped.tsv.\n\nkinds:\n" + kinds)
+    i.add_argument("kind", choices=list(IMPORT_KINDS), metavar="KIND")
+    i.add_argument("paths", nargs="+", metavar="PATH")
+    i.add_argument("--out", required=True, metavar="FOLDER", help="output split folder")
+    i.add_argument("--images", metavar="DIR", help="image folder (copybook, coco, vqa2)")
+    i.add_argument("--truth", metavar="FILE", help="true_<TASK>.json (challenge)")
+    i.add_argument("--lang", default=None,
+                   help="copybook: en|ru (default: detect); coco: en,ru (default: en); "
+                   "vqa2: en|ru (default: en)")
+    i.add_argument("--pattern", default=None,
+                   help="vqa2 image names, default COCO_{subtype}_{image_id:012d}.jpg")
+    i.add_argument("--force", action="store_true", help="overwrite FOLDER/samples.jsonl")
+
+
+def _import(args: argparse.Namespace) -> int:
+    from fusionbrain.data.report import SkipReport
+    from fusionbrain.tasks import check_task, task_module
+
+    kind, paths = args.kind, args.paths
+    want = {"parallel": 2, "vqa2": (1, 2)}.get(kind, 1)
+    if len(paths) not in (want if isinstance(want, tuple) else (want,)):
+        raise UserError(f"import {kind}: expected {IMPORT_KINDS[kind][1]}")
+    out = Path(args.out)
+    if (out / "samples.jsonl").exists() and not args.force:
+        raise UserError("already holds samples.jsonl; use --force to overwrite", path=out)
+    task = IMPORT_KINDS[kind][0] or check_task(Path(paths[0]).name)
+    data = task_module(task, "data")
+    report = SkipReport()
+    if kind == "challenge":
+        if args.truth is None:
+            raise UserError("import challenge: --truth true_<TASK>.json is needed for labels")
+        samples = data.read_challenge(paths[0], args.truth, report=report)
+    elif kind == "copybook":
+        samples = data.read_copybook(paths[0], args.images, lang=args.lang, report=report)
+    elif kind == "coco":
+        langs = tuple((args.lang or "en").split(","))
+        samples = data.read_coco(paths[0], args.images, langs=langs, report=report)
+    elif kind == "vqa2":
+        if not args.images:
+            raise UserError("import vqa2: --images DIR is required")
+        samples = data.read_vqa_v2(paths[0], paths[1] if len(paths) > 1 else None, args.images,
+                                   pattern=args.pattern, lang=args.lang or "en", report=report)
+    elif kind == "avatar":
+        samples = data.read_avatar(paths[0], report=report)
+    else:
+        samples = data.read_parallel(paths[0], paths[1], report=report)
+    if not samples:
+        raise UserError("no usable sample", path=paths[0])
+    data.write_split(samples, out)
+    if report.entries:
+        report.write(out / "skipped.tsv")
+    langs = Counter(str(getattr(s, "lang", "") or "-") for s in samples)
+    by_lang = ", ".join(f"{k}: {v}" for k, v in sorted(langs.items()) if k != "-")
+    print(f"{task}: wrote {len(samples)} samples to {out}" + (f" ({by_lang})" if by_lang else ""))
+    report.print(file=sys.stdout, full_list=out / "skipped.tsv")
+    return 0
+
 
 def run(args: argparse.Namespace) -> int:
+    if args.data_command == "import":
+        return _import(args)
     from fusionbrain.data.build import build
 
-    if args.data_command == "build":
-        if args.workers is not None and args.workers < 1:
-            from fusionbrain.errors import UserError
-
-            raise UserError("--workers must be at least 1")
-        build(args.out, size=args.size, seed=args.seed, force=args.force, workers=args.workers)
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    build(args.out, size=args.size, seed=args.seed, force=args.force, workers=args.workers)
     return 0

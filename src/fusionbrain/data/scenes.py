@@ -74,7 +74,7 @@ def split_rng(task: str, split: str, seed: int, index: int) -> np.random.Generat
 EN_PLURAL = {s: s + "s" for s in SHAPES} | {"cross": "crosses"}
 
 # Russian nouns: gender and the forms the templates need (nom, gen, ins, gen plural).
-RU_NOUN: dict[str, dict[str, str]] = {
+RU_NOUN: dict[str | None, dict[str, str]] = {  # None: the generic "фигура"
     "circle": {"g": "m", "nom": "круг", "gen": "круга", "ins": "кругом", "gen_pl": "кругов"},
     "square": {"g": "m", "nom": "квадрат", "gen": "квадрата", "ins": "квадратом",
                "gen_pl": "квадратов"},

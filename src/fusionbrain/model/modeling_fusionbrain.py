@@ -157,12 +157,16 @@ class FusionBrain(nn.Module):
         with self._autocast():
             return self.body.get_output_embeddings()(hidden).float()
 
-    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) pixels -> (B, T, D) image tokens (shared vision encoder)."""
+    def encode_images(self, pixels: torch.Tensor, keys: list[str | None] | None = None
+                      ) -> torch.Tensor:
+        """(B, 3, S, S) pixels -> (B, T, D) image tokens (shared vision encoder).
+
+        ``keys`` (from ``vision.image_key``) let a frozen backbone reuse its features.
+        """
         if self.vision is None:
             raise RuntimeError("this model has no vision encoder")
         with self._autocast():
-            return self.vision(pixels.to(self.device)).float()
+            return self.vision(pixels.to(self.device), keys).float()
 
     def lm_loss(self, prefixes: list[list[torch.Tensor]], targets: list[list[int]]
                 ) -> torch.Tensor:

@@ -371,6 +371,8 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
     if ckpt is not None:
         model = import_class(cfg.model_class).from_pretrained(ckpt / ckpt_lib.MODEL_DIR)
     else:
+        # Seeded: a model's random initial weights depend only on the config's seed.
+        seed_step(cfg.seed, -1, 0)
         model = build_model(cfg, tasks if spec.mode == "single" else None)
     model.to(info.device)
     model.train()

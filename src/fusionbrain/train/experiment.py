@@ -121,7 +121,8 @@ def ensure_test_scores(run: Path, data: Path, tasks: list[str], *, batch_size: i
         try:
             with meter.phase("predict"):
                 predict_folder(model, data / "test" / "input", run / "test",
-                               batch_size=batch_size, progress=progress)
+                               batch_size=batch_size, progress=progress,
+                               tasks=[t for t in tasks if t in model.task_names])
         finally:
             meter.close()
     wall = time.perf_counter() - t0

@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def data_ready(data: Path) -> bool:
-    return (data / "train").is_dir() and (data / "test" / "true").is_dir() \
-        and (data / "test" / "input").is_dir()
+    """A complete dataset: `data build` writes manifest.json last."""
+    return (data / "manifest.json").is_file() and (data / "train").is_dir() \
+        and (data / "test" / "true").is_dir() and (data / "test" / "input").is_dir()
 
 
 def build_data(data: Path) -> None:

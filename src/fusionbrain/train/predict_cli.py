@@ -33,8 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def predict_folder(model: Any, input_dir: str | os.PathLike[str],
                    output_dir: str | os.PathLike[str], *, batch_size: int = 16,
-                   progress: bool = True) -> dict[str, int]:
-    """Predict every task with an input folder; returns {task: number of predictions}."""
+                   progress: bool = True, tasks: list[str] | None = None) -> dict[str, int]:
+    """Predict every task with an input folder (of ``tasks``, default all the model has).
+
+    Returns {task: number of predictions}.
+    """
     from fusionbrain.tasks import TASKS, task_module
     from fusionbrain.train.engine import predict_task
     from fusionbrain.utils.io import write_json_atomic
@@ -42,7 +45,7 @@ def predict_folder(model: Any, input_dir: str | os.PathLike[str],
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
         raise UserError("input folder not found", path=input_dir)
-    present = [t for t in TASKS if (input_dir / t).is_dir()]
+    present = [t for t in TASKS if (input_dir / t).is_dir() and (tasks is None or t in tasks)]
     if not present:
         raise UserError(f"no task folder inside (expected any of {', '.join(TASKS)})",
                         path=input_dir)

@@ -93,6 +93,7 @@ def read_vqa_v2(questions_json: str | os.PathLike[str],
         raise UserError("expected a \"questions\" list", path=qpath, key="questions")
     if check_lang(lang) is None:
         raise UserError(f"unknown language {lang!r}; expected en or ru")
+    lang = check_lang(lang) or lang
     subtype = str(qdata.get("data_subtype", ""))
     pattern = pattern or VQA_V2_PATTERN
     anns: dict[object, dict] | None = None

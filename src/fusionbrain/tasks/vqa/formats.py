@@ -62,7 +62,16 @@ def write_input(samples: list[VQASample], task_input_dir: str | os.PathLike[str]
     ``images/<n>.<ext>`` (numbered by first use); returns the samples as written."""
     root = Path(task_input_dir)
     (root / IMAGES).mkdir(parents=True, exist_ok=True)
+    img_root = (root / IMAGES).resolve()
+    # Images already in the folder keep their names (rewriting a folder in place must not
+    # overwrite an image another question still needs); the others are numbered.
     names: dict[Path, str] = {}
+    for s in samples:
+        src = Path(s.image_path).resolve()
+        if src.parent == img_root:
+            names[src] = src.name
+    taken = set(names.values())
+    counter = 0
     qs: dict[str, dict[str, str]] = {}
     out = []
     for s in samples:
@@ -71,11 +80,11 @@ def write_input(samples: list[VQASample], task_input_dir: str | os.PathLike[str]
         src = Path(s.image_path).resolve()
         name = names.get(src)
         if name is None:
-            name = f"{len(names)}{src.suffix.lower() or '.jpg'}"
+            while (name := f"{counter}{src.suffix.lower() or '.jpg'}") in taken:
+                counter += 1
             names[src] = name
-            dst = root / IMAGES / name
-            if src != dst.resolve():
-                copy_image(src, dst)
+            taken.add(name)
+            copy_image(src, root / IMAGES / name)
         qs[s.id] = {"file_name": name, "question": s.question}
         out.append(VQASample(s.id, str((root / IMAGES / name).resolve()), s.question,
                              list(s.answers), s.lang, s.question_type))

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from fusionbrain.model.adapters import TaskPrompt, embedding_scale, open_image
-from fusionbrain.model.vision import preprocess
+from fusionbrain.model.vision import image_key, preprocess
 
 if TYPE_CHECKING:
     from fusionbrain.model.configuration import FusionBrainConfig
@@ -39,6 +39,7 @@ def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
         "task": "VQA",
         "ids": [s.id for s in samples],
         "pixels": preprocess(images, config.image_size),
+            "image_keys": [image_key(s.image_path) for s in samples],
         "questions": [question_ids(tokenizer, s.question, config.vqa_max_question_tokens)
                       for s in samples],
         "answers": [answer_ids(tokenizer, s.answers[0] if s.answers else "",
@@ -53,7 +54,7 @@ class VQAHead(nn.Module):
         self.prompt = TaskPrompt(config.prompt_tokens, model.hidden_size, embedding_scale(model))
 
     def _prefixes(self, model: Any, batch: dict) -> list[list[torch.Tensor]]:
-        img = model.encode_images(batch["pixels"])
+        img = model.encode_images(batch["pixels"], batch.get("image_keys"))
         p = self.prompt()
         return [[p, img[i], model.embed_ids(q)] for i, q in enumerate(batch["questions"])]
 

@@ -214,10 +214,15 @@ def generate_records(split: str, n: int, seed: int, out_dir: Path,
         scene = S.sample_scene(rng, combos)
         path = (img_dir / f"{split}_{i:06d}.jpg").resolve()
         S.save_jpeg(S.render(scene), path)
+        asked: set[str] = set()
         for k in range(min(questions_per_image, n - len(records))):
-            lang = "ru" if rng.random() < 0.5 else "en"
-            qtype = QUESTION_TYPES[int(rng.integers(len(QUESTION_TYPES)))]
-            text, answers, spec = make_question(rng, scene, lang, split, qtype)
+            for _ in range(10):  # several questions about one image: avoid repeats
+                lang = "ru" if rng.random() < 0.5 else "en"
+                qtype = QUESTION_TYPES[int(rng.integers(len(QUESTION_TYPES)))]
+                text, answers, spec = make_question(rng, scene, lang, split, qtype)
+                if text not in asked:
+                    break
+            asked.add(text)
             sid = f"{split}_{i:06d}" if questions_per_image == 1 else f"{split}_{i:06d}_{k}"
             sample = VQASample(id=sid, image_path=str(path), question=text, answers=answers,
                                lang=lang, question_type=spec.type)

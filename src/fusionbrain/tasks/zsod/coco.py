@@ -159,6 +159,7 @@ class CocoIndex:
                 images_dir = self.path.parent
         self.images_dir = Path(images_dir)
         self.report = report if report is not None else SkipReport()
+        self._reported: set[object] = set()
         self.categories: dict[object, str] = {}
         for c in data["categories"]:
             if isinstance(c, dict) and isinstance(c.get("name"), str) and c["name"].strip():
@@ -199,7 +200,9 @@ class CocoIndex:
         path = self.images_dir / image["file_name"]
         problem = image_problem(path)
         if problem:
-            self.report.add(self.path, image["file_name"], f"{problem}: {path}")
+            if iid not in self._reported:  # once per image, not once per language
+                self._reported.add(iid)
+                self.report.add(self.path, image["file_name"], f"{problem}: {path}")
             return None
         present = self.boxes.get(iid, {})
         rng = random.Random(f"{seed}:{iid}")
@@ -227,6 +230,7 @@ def read_coco(instances_json: str | os.PathLike[str], images_dir: str | os.PathL
     for lg in langs:
         if check_lang(lg) is None:
             raise UserError(f"unknown language {lg!r}; expected en or ru")
+    langs = tuple(check_lang(lg) or lg for lg in langs)  # "EN" -> "en"
     own = report is None
     report = report if report is not None else SkipReport()
     before = len(report)

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fusionbrain.model.adapters import TaskPrompt, embedding_scale, open_image
-from fusionbrain.model.vision import preprocess
+from fusionbrain.model.vision import image_key, preprocess
 
 if TYPE_CHECKING:
     from fusionbrain.model.configuration import FusionBrainConfig
@@ -70,6 +70,7 @@ def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
                                            dtype=torch.float32).reshape(-1, 4))
     return {"task": "zsOD", "ids": [s.id for s in samples],
             "pixels": preprocess(images, config.image_size),
+            "image_keys": [image_key(s.image_path) for s in samples],
             "sizes": [im.size for im in images], "row_image": rows_img,
             "row_phrase": rows_phrase, "row_ids": rows_ids, "row_boxes": rows_boxes}
 
@@ -90,7 +91,7 @@ class ZsODHead(nn.Module):
 
     def _outputs(self, model: Any, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(R, K, 4) relative cxcywh boxes and (R, K) score logits, one row per phrase."""
-        img = model.encode_images(batch["pixels"])
+        img = model.encode_images(batch["pixels"], batch.get("image_keys"))
         p, q = self.prompt(), self.queries()
         parts = [[p, img[i], model.embed_ids(ids), q]
                  for i, ids in zip(batch["row_image"], batch["row_ids"], strict=True)]

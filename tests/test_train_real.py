@@ -1,0 +1,129 @@
+"""The real model (tiny random preset) on the tiny built dataset, through the CLI:
+train + exact resume, predict, DDP on 2 CPU ranks, the experiment report and the main job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fusionbrain.cli import main as cli
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "configs" / "tiny.json"
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("data") / "tiny"
+    assert cli(["data", "build", "--out", str(d), "--size", "tiny", "--workers", "1"]) == 0
+    return d
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory) -> Path:
+    c = json.loads(TINY.read_text())
+    c.update(steps=6, eval_every=3, eval_max_samples=4, energy={"enabled": False})
+    p = tmp_path_factory.mktemp("cfg") / "tiny.json"
+    p.write_text(json.dumps(c))
+    return p
+
+
+def trained(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "last" / "model" / "trainable.safetensors")
+
+
+def test_train_stop_resume_equals_straight_and_predict(tmp_path, data, cfg, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    base = ["train", "--mode", "fusion", "--data", str(data), "--config", str(cfg),
+            "--no-progress"]
+    assert cli(base + ["--out", str(a)]) == 0
+    assert cli(base + ["--out", str(b), "--stop-at", "4"]) == 0
+    assert cli(["train", "--out", str(b), "--resume", "--no-progress"]) == 0
+    wa, wb = trained(a), trained(b)
+    assert wa.keys() == wb.keys() and len(wa) > 0
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    log = [json.loads(x) for x in (a / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if r["event"] == "step"] == list(range(1, 7))
+    evals = [r for r in log if r["event"] == "eval"]
+    assert [r["step"] for r in evals] == [3, 6] and set(evals[0]["tasks"]) == {
+        "C2C", "HTR", "zsOD", "VQA"}
+    # predict on the challenge input folder, then score the files
+    out = tmp_path / "pred"
+    assert cli(["predict", "--model", str(a), "--input", str(data / "test" / "input"),
+                "--output", str(out), "--no-progress", "--no-energy"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "prediction_C2C.json", "prediction_HTR.json", "prediction_VQA.json",
+        "prediction_zsOD.json"]
+    assert cli(["score", "--pred-dir", str(out), "--true-dir", str(data / "test" / "true")]) == 0
+    # a user error is one line, exit status 2
+    capsys.readouterr()
+    assert cli(["train", "--data", str(data), "--out", str(a), "--config", str(cfg)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_ddp_two_ranks_real_model(tmp_path, data, cfg):
+    script = tmp_path / "ddp.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        import torch
+        from fusionbrain.train.config import load_config
+        from fusionbrain.train.engine import RunSpec, train
+
+        def dump(model, info):
+            state = {{n: p.detach().clone() for n, p in model.named_parameters()
+                     if p.requires_grad}}
+            torch.save(state, Path(sys.argv[1]) / f"rank{{info.rank}}.pt")
+
+        cfg = load_config({str(cfg)!r})
+        cfg.steps, cfg.eval_every, cfg.eval_at_end, cfg.sampling = 4, 0, False, "round_robin"
+        train(RunSpec(mode="fusion", data=Path({str(data)!r}), out=Path(sys.argv[1]) / "run",
+                      progress=False, on_finish=dump), cfg)
+    """))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", str(script), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+    assert r0.keys() == r1.keys()
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    # every head trained once (round robin): its weights moved from the initial ones
+    init = load_file(tmp_path / "run" / "last" / "model" / "trainable.safetensors")
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["mix"] == {
+        "C2C": 1, "HTR": 1, "zsOD": 1, "VQA": 1}
+    assert init.keys() <= r0.keys()
+
+
+def test_experiment_report_and_main_job(tmp_path, data, cfg, capsys):
+    exp = tmp_path / "exp"
+    args = ["experiment", "fusion-vs-single", "--data", str(data), "--out", str(exp),
+            "--config", str(cfg), "--budget", "1", "--no-progress"]
+    assert cli(args) == 0
+    for f in ("report.md", "scores.png", "resources.png", "results.json",
+              "baseline/scores.json", "fusion/test_scores.json", "single-HTR/test_scores.json"):
+        assert (exp / f).is_file(), f
+    report = (exp / "report.md").read_text()
+    assert "| **S** |" in report and "kg CO2eq" in report and "shared params" in report
+    res = json.loads((exp / "results.json").read_text())
+    assert res["fusion"]["steps"] == 4 and set(res["single"]) == {"C2C", "HTR", "zsOD", "VQA"}
+    # a rerun skips every finished part (nothing retrained: summaries unchanged)
+    stamp = (exp / "single-VQA" / "summary.json").stat().st_mtime_ns
+    assert cli(args) == 0
+    assert (exp / "single-VQA" / "summary.json").stat().st_mtime_ns == stamp
+    capsys.readouterr()
+    job = tmp_path / "job"
+    assert cli(["run", "--out", str(job), "--data", str(data), "--config", str(cfg),
+                "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "baseline" in out and "kWh" in out and "report:" in out
+    assert (job / "report.md").is_file()
