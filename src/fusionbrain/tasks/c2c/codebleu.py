@@ -23,9 +23,11 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from itertools import accumulate
 
 from fusionbrain.tasks.c2c.dataflow import (
     FIELD_TYPES,
+    SORT_DEPTH_LIMIT,
     SPECIAL,
     STRINGY,
     Tree,
@@ -73,144 +75,196 @@ def analyse(code: str, *, byte_columns_as_chars: bool = True) -> CodeAnalysis:
     src = code.encode("utf-8")  # UnicodeEncodeError (lone surrogates) is the caller's to report
     root = get_parser().parse(src).root_node
 
-    # One pass over the whole tree: the data-flow part as flat arrays (dataflow.Tree),
-    # and the pre-order list of the nodes an S-expression prints (named or missing),
-    # marking those with children: their S-expressions are cut from the root's below.
-    tree = Tree()
-    ntype, kids, lo, depth_of = tree.ntype, tree.kids, tree.lo, []
-    ltype, lkey, strkids = tree.ltype, tree.lkey, tree.strkids
-    field_idx: dict[int, dict[str, int | None]] = {}
-    printed: list[bool] = []  # per printed node in pre-order: has children
-    printed_nodes: list = []  # the same nodes (only needed by the slow path)
-    unprinted: list[str] = []
-    # stack items: (node, parent id or -1, depth); parent None = below a data-flow leaf
-    stack: list = [(root, -1, 0)]
-    pop, push = stack.pop, stack.append
+    # All visible nodes in pre-order (the one Python loop over the tree), then their
+    # attributes by comprehension.
+    nodes: list = []
+    stack = [root]
+    pop, push_all, add = stack.pop, stack.extend, nodes.append
     while stack:
-        node, parent, depth = pop()
+        node = pop()
+        add(node)
         children = node.children
-        if parent == -1:  # the root: always counted, printed even without children
-            printed.append(True)
-            printed_nodes.append(node)
-        elif node.is_named or node.is_missing:
-            printed.append(bool(children))
-            printed_nodes.append(node)
-        elif children:  # an anonymous node with children is not in its parent's string
-            unprinted.append(str(node))
-        if parent is None:
-            for c in reversed(children):
-                push((c, None, 0))
-            continue
-        i = len(ntype)
-        t = node.type
-        ntype.append(t)
-        depth_of.append(depth)
-        lo.append(len(ltype))
-        if parent >= 0:
-            kids[parent].append(i)
-        if (not children or t in STRINGY) and t != "comment":
-            kids.append(None)
-            sp, ep = node.start_point, node.end_point
-            ltype.append(t)
-            lkey.append(((sp[0], sp[1]), (ep[0], ep[1])))
-            if children:
-                strkids[i] = len(children)
-                for c in reversed(children):
-                    push((c, None, 0))
-            continue
-        kids.append([])
-        wanted = FIELD_TYPES.get(t)
+        if children:
+            push_all(reversed(children))
+    n = len(nodes)
+    ntype = [x.type for x in nodes]
+    cc = [x.child_count for x in nodes]
+    dc = [x.descendant_count for x in nodes]
+    named = [x.is_named for x in nodes]
+    missing = [x.is_missing for x in nodes]
+
+    # Syntax match: the root and every node with children, as S-expressions.  The
+    # nodes an S-expression prints are the named and the missing ones.
+    printed = [nm or ms for nm, ms in zip(named, missing, strict=True)]
+    printed[0] = True
+    pidx = [i for i in range(n) if printed[i]]
+    flags = [cc[i] > 0 for i in pidx]
+    flags[0] = True  # the root counts even without children
+    sexps = _subtree_sexps(root, flags, lambda: {j: ntype[i] for j, i in enumerate(pidx) if missing[i]},
+                           lambda: [nodes[i] for i in pidx])
+    sexps += [str(nodes[i]) for i in range(n) if cc[i] and not printed[i]]
+
+    # Data flow: leaves (tokens) and the node types handled specially, minus whatever
+    # lies inside a string token (the reference never looks there).
+    leaf = [(c == 0 or t in STRINGY) and t != "comment" for t, c in zip(ntype, cc, strict=True)]
+    leafidx = [i for i in range(n) if leaf[i]]
+    specials = [i for i in range(n) if ntype[i] in SPECIAL]
+    strings = [i for i in leafidx if cc[i]]
+    if strings:
+        inside: set[int] = set()
+        for i in strings:
+            if i not in inside:
+                inside.update(range(i + 1, i + dc[i]))
+        leafidx = [i for i in leafidx if i not in inside]
+        specials = [i for i in specials if i not in inside]
+    else:
+        inside = set()
+    if specials:
+        mark = [0] * (n + 1)
+        for i in specials:
+            mark[i + 1] = 1
+        cum = list(accumulate(mark))
+        plain = [cum[i + d] == cum[i] for i, d in enumerate(dc)]
+    else:
+        plain = [True] * n
+    tree = Tree(ntype, dc, leaf, leafidx, plain)
+    for i in strings:
+        if i not in inside:
+            tree.strkids[i] = cc[i]
+    for i in specials:
+        wanted = FIELD_TYPES.get(ntype[i])
         if wanted:
+            kids = tree.kids[i]
             fi: dict[str, int | None] = {}
             for f in wanted:
-                target = node.child_by_field_name(f)
+                target = nodes[i].child_by_field_name(f)
                 fi[f] = None
                 if target is not None:
-                    for k, c in enumerate(children):
-                        if c == target:
+                    for k in kids:
+                        if nodes[k] == target:
                             fi[f] = k
                             break
                     else:  # not a direct child: never seen with tree-sitter's API
-                        raise AssertionError(f"field {f} of {t} is not a child")
-            field_idx[i] = fi
-        d1 = depth + 1
-        for c in reversed(children):
-            push((c, i, d1))
-    sexps = _subtree_sexps(root, printed, printed_nodes)
-    sexps += unprinted
-    n = len(ntype)
-    hi = [0] * n
-    plain = [True] * n
-    for i in range(n - 1, -1, -1):
-        ks = kids[i]
-        if ks is None:
-            hi[i] = lo[i] + 1
-        else:
-            hi[i] = hi[ks[-1]] if ks else lo[i]
-            plain[i] = ntype[i] not in SPECIAL and all(plain[k] for k in ks)
-    tree.hi, tree.plain = hi, plain
-    tree.fields = {i: {f: (None if k is None else kids[i][k]) for f, k in fi.items()}
-                   for i, fi in field_idx.items()}
-    tree.depth = max(depth_of)
-    tree.depths = depth_of
+                        raise AssertionError(f"field {f} of {ntype[i]} is not a child")
+            tree.fields[i] = fi
+    if n > SORT_DEPTH_LIMIT:  # only a big tree can be too deep for the reference
+        depths = [0] * n
+        ends: list[int] = []
+        for i in range(n):
+            while ends and ends[-1] <= i:
+                ends.pop()
+            depths[i] = -1 if i in inside else len(ends)
+            ends.append(i + dc[i])
+        tree.depths = depths
+        tree.depth = max(depths)
 
     # Tokens of the leaves, cut from the source as the reference does; a later token
     # with the same (start, end) overwrites an earlier one, as in its dict.
-    index_to_code: dict = {}
-    if byte_columns_as_chars:
-        lines = code.split("\n")
-        for idx, ((sr, sc), (er, ec)) in enumerate(lkey):
-            if sr == er:
-                s = lines[sr][sc:ec]
-            else:
-                s = lines[sr][sc:] + "".join(lines[sr + 1:er]) + lines[er][:ec]
-            index_to_code[(sr, sc), (er, ec)] = (idx, s)
+    if byte_columns_as_chars and "\n" not in code:
+        # one line (the usual token text): rows are 0, columns are byte offsets
+        lkey = [nodes[i].byte_range for i in leafidx]
+        index_to_code = {k: (idx, code[k[0]:k[1]]) for idx, k in enumerate(lkey)}
     else:
-        blines = src.split(b"\n")
-        for idx, ((sr, sc), (er, ec)) in enumerate(lkey):
-            if sr == er:
-                b = blines[sr][sc:ec]
-            else:
-                b = b"\n".join([blines[sr][sc:], *blines[sr + 1:er], blines[er][:ec]])
-            index_to_code[(sr, sc), (er, ec)] = (idx, b.decode("utf-8", "replace"))
+        lkey = [(nodes[i].start_point, nodes[i].end_point) for i in leafidx]
+        index_to_code = _index_to_code(code, src, lkey, byte_columns_as_chars)
     ic = [index_to_code[k] for k in lkey]
     dfg_counts, n_dfg = normalized_counts(data_flow(tree, ic))
     return CodeAnalysis(tokens, Counter(sexps), len(sexps), dfg_counts, n_dfg)
 
 
-_EVENTS = re.compile(r"""\((?:MISSING "[()]"|UNEXPECTED '[()]')?|\)""")
+_QUOTED_PARENS = ('"("', '")"', "'('", "')'")
+_MISSING = re.compile(r"\(MISSING ")
 
 
-def _subtree_sexps(root, printed: list[bool], nodes: list) -> list[str]:
+def _subtree_sexps(root, flags: list[bool], printed_missing, printed_nodes) -> list[str]:
     """``str(node)`` for the root and every node with children, from one ``str(root)``.
 
-    A node's S-expression is the balanced span of the root's that starts at its own
-    opening parenthesis (the k-th one for the k-th printed node in pre-order).  Quoted
-    parentheses (``(MISSING ")")``, ``(UNEXPECTED '(')``) are matched as part of the
-    opening; if anything does not line up, fall back to one ``str()`` per node.
+    ``flags`` has one entry per node the S-expression prints (the named and the missing
+    ones, in pre-order): whether its own S-expression is wanted.  That S-expression is
+    the balanced span of the root's starting at the node's opening parenthesis; spans
+    are paired level by level with numpy.  Two things need care: quoted parentheses
+    (``(MISSING ")")``, ``(UNEXPECTED '(')``), masked before pairing, and missing *hidden*
+    tokens, which the string prints as ``(MISSING name)`` although they are no node's
+    child; ``printed_missing()`` (printed position -> type of the missing nodes) tells
+    them apart.  Anything that does not line up falls back to one ``str()`` per node.
     """
+    import numpy as np
+
     text = str(root)
-    out: list[str] = []
-    if "INVALID)" not in text:
-        opens: list[int] = []
-        k = 0
-        n = len(printed)
-        try:
-            for m in _EVENTS.finditer(text):
-                if m.end() - m.start() != 1 or text[m.start()] == "(":
-                    opens.append(k)
-                    opens.append(m.start())
-                    k += 1
-                else:
-                    start = opens.pop()
-                    if printed[opens.pop()]:
-                        out.append(text[start:m.end()])
-            if k == n and not opens:
-                return out
-        except IndexError:
-            pass
-    # slow path: exact by construction
-    return [str(x) for x, has_children in zip(nodes, printed, strict=False) if has_children]
+    clean = text
+    for q in _QUOTED_PARENS:
+        if q in clean:
+            clean = clean.replace(q, q[0] + "_" + q[2])  # same length, no parenthesis
+    if "INVALID)" in clean or not clean.isascii():
+        return _sexps_slow(flags, printed_nodes)
+    arr = np.frombuffer(clean.encode("ascii"), dtype=np.uint8)
+    op = np.flatnonzero(arr == 40)
+    cl = np.flatnonzero(arr == 41)
+    if len(op) != len(cl) or len(op) < len(flags):
+        return _sexps_slow(flags, printed_nodes)
+    # pair each "(" with its ")": same nesting level, in position order
+    pos = np.concatenate((op, cl))
+    step = np.concatenate((np.ones(len(op), np.int64), np.full(len(cl), -1, np.int64)))
+    order = np.argsort(pos, kind="stable")
+    after = np.cumsum(step[order])
+    if after.min() < 0:
+        return _sexps_slow(flags, printed_nodes)
+    level = np.empty_like(after)
+    level[order] = after
+    lv_open, lv_close = level[: len(op)], level[len(op):] + 1
+    oo = np.lexsort((op, lv_open))
+    oc = np.lexsort((cl, lv_close))
+    if not np.array_equal(lv_open[oo], lv_close[oc]):
+        return _sexps_slow(flags, printed_nodes)
+    close_of = np.empty_like(op)
+    close_of[oo] = cl[oc]
+    extra_n = len(op) - len(flags)
+    if extra_n:
+        # drop the opens of missing hidden tokens
+        missing = printed_missing()
+        starts = [m.start() for m in _MISSING.finditer(clean)]
+        ks = np.searchsorted(op, starts).tolist()
+        drop: list[int] = []
+        for k, at in zip(ks, starts, strict=True):
+            rest = text[at + 9:]
+            name = rest[1:rest.index('"', 1)] if rest.startswith('"') else rest[:rest.index(")")]
+            if missing.get(k - len(drop)) != name:
+                drop.append(k)
+        if len(drop) != extra_n:
+            return _sexps_slow(flags, printed_nodes)
+        keep = np.ones(len(op), dtype=bool)
+        keep[drop] = False
+        op, close_of = op[keep], close_of[keep]
+    sel = np.flatnonzero(np.asarray(flags, dtype=bool))
+    return [text[a:b] for a, b in zip(op[sel].tolist(), (close_of[sel] + 1).tolist(), strict=True)]
+
+
+def _sexps_slow(flags: list[bool], printed_nodes) -> list[str]:
+    # exact by construction
+    return [str(x) for x, wanted in zip(printed_nodes(), flags, strict=True) if wanted]
+
+
+def _index_to_code(code: str, src: bytes, lkey: list, byte_columns_as_chars: bool) -> dict:
+    index_to_code: dict = {}
+    if byte_columns_as_chars:
+        lines = code.split("\n")
+        for idx, key in enumerate(lkey):
+            (sr, sc), (er, ec) = key
+            if sr == er:
+                s = lines[sr][sc:ec]
+            else:
+                s = lines[sr][sc:] + "".join(lines[sr + 1:er]) + lines[er][:ec]
+            index_to_code[key] = (idx, s)
+    else:
+        blines = src.split(b"\n")
+        for idx, key in enumerate(lkey):
+            (sr, sc), (er, ec) = key
+            if sr == er:
+                b = blines[sr][sc:ec]
+            else:
+                b = b"\n".join([blines[sr][sc:], *blines[sr + 1:er], blines[er][:ec]])
+            index_to_code[key] = (idx, b.decode("utf-8", "replace"))
+    return index_to_code
 
 
 def _ngram_counts(tokens: list[str], n: int) -> Counter:

@@ -20,6 +20,7 @@ does is kept on purpose -- including its oddities -- so the numbers agree:
 from __future__ import annotations
 
 import sys
+from bisect import bisect_left
 from collections import Counter
 
 from fusionbrain.tasks.c2c.setorder import set_order
@@ -44,31 +45,67 @@ TOKEN_DEPTH_LIMIT = 997
 SORT_DEPTH_LIMIT = 993
 
 
-class Tree:
-    """The part of a tree-sitter tree the data-flow walk visits, as flat arrays.
+class _Kids:
+    """``kids[i]``: the children of node ``i`` (pre-order ids), None for a leaf."""
 
-    Nodes are numbered in pre-order; a *leaf* is what the reference treats as one
-    token (no children, or a string node), comments excepted.  ``lo[i]:hi[i]`` is the
-    range of leaf positions under node ``i``; ``plain[i]`` says that the subtree holds
-    none of the node types the reference handles specially, so its data flow is the
-    plain left-to-right pass over its leaves.
+    __slots__ = ("dc", "leaf", "memo")
+
+    def __init__(self, dc: list[int], leaf: list[bool]) -> None:
+        self.dc, self.leaf, self.memo = dc, leaf, {}
+
+    def __getitem__(self, i: int) -> list[int] | None:
+        if self.leaf[i]:
+            return None
+        out = self.memo.get(i)
+        if out is None:
+            dc = self.dc
+            out = []
+            c, end = i + 1, i + dc[i]
+            while c < end:
+                out.append(c)
+                c += dc[c]
+            self.memo[i] = out
+        return out
+
+
+class _LeafBound:
+    """``lo[i]`` / ``hi[i]``: the range of leaf positions under node ``i``."""
+
+    __slots__ = ("leafidx", "dc", "end")
+
+    def __init__(self, leafidx: list[int], dc: list[int], end: bool) -> None:
+        self.leafidx, self.dc, self.end = leafidx, dc, end
+
+    def __getitem__(self, i: int) -> int:
+        return bisect_left(self.leafidx, i + self.dc[i] if self.end else i)
+
+
+class Tree:
+    """A tree-sitter tree as flat pre-order arrays, for the data-flow walk.
+
+    Every visible node has a pre-order id; ``dc[i]`` is its number of descendants
+    (itself included).  A *leaf* is what the reference treats as one token (no
+    children, or a string node), comments excepted; ``leafidx`` lists their ids in
+    source order, ``lo[i]:hi[i]`` is the range of leaf positions under node ``i``.
+    ``plain[i]`` says that the subtree holds none of the node types the reference
+    handles specially, so its data flow is a left-to-right pass over its leaves.
+    Nodes inside a string token are numbered but never visited.
     """
 
-    __slots__ = ("ntype", "kids", "lo", "hi", "plain", "fields", "strkids",
-                 "ltype", "lkey", "depth", "depths")
+    __slots__ = ("ntype", "dc", "leaf", "leafidx", "kids", "lo", "hi", "plain", "fields",
+                 "strkids", "ltype", "depth", "depths")
 
-    def __init__(self) -> None:
-        self.ntype: list[str] = []
-        self.kids: list[list[int] | None] = []  # None for leaves
-        self.lo: list[int] = []
-        self.hi: list[int] = []
-        self.plain: list[bool] = []
+    def __init__(self, ntype: list[str], dc: list[int], leaf: list[bool], leafidx: list[int],
+                 plain: list[bool]) -> None:
+        self.ntype, self.dc, self.leaf, self.leafidx, self.plain = ntype, dc, leaf, leafidx, plain
+        self.kids = _Kids(dc, leaf)
+        self.lo = _LeafBound(leafidx, dc, False)
+        self.hi = _LeafBound(leafidx, dc, True)
         self.fields: dict[int, dict[str, int | None]] = {}
-        self.strkids: dict[int, int] = {}  # leaf node -> its real child count (string nodes)
-        self.ltype: list[str] = []  # per leaf position
-        self.lkey: list[tuple] = []  # per leaf position: (start_point, end_point)
-        self.depth = 0  # of the deepest node
-        self.depths: list[int] = []  # per node
+        self.strkids: dict[int, int] = {}  # string leaf -> its real child count
+        self.ltype = [ntype[i] for i in leafidx]  # per leaf position
+        self.depth = 0  # of the deepest data-flow node (only computed for big trees)
+        self.depths: list[int] = []  # per node (idem)
 
 
 SPECIAL = frozenset(("default_parameter", "assignment", "augmented_assignment", "for_in_clause",
@@ -143,11 +180,8 @@ def dfg_python(tree: Tree, ic: list) -> list:
     def deep_plain_check(i):
         # the reference walks every node of a plain subtree; each node deep enough
         # whose graph is not empty makes its sort call overflow the stack
-        d0 = depths[i]
-        for v in range(i, len(ntype)):
-            if v > i and depths[v] <= d0:
-                break
-            if kids[v] is not None and depths[v] >= SORT_DEPTH_LIMIT:
+        for v in range(i, i + tree.dc[i]):
+            if tree.depths[v] >= 0 and kids[v] is not None and depths[v] >= SORT_DEPTH_LIMIT:
                 if any(ltype[j] != ic[j][1] for j in range(lo[v], hi[v])):
                     raise RecursionError("the reference's recursion would fail here")
 

@@ -1,0 +1,323 @@
+"""Scoring speed: CodeBLEU (ours vs the official reference), HTR / zsOD / VQA metrics, and the
+``fusionbrain score`` command on a large file.
+
+    python bench/score_speed.py [--reference DIR] [--seeds 6] [--out bench/results/score_speed.md]
+
+(a) CodeBLEU on the 682 AVATAR test pairs: truths vs. deterministic imperfect predictions
+    (renamed identifiers, dropped / duplicated tokens, swapped lines, changed operators,
+    a few empty or exact ones; fixed seed). Ours and -- when ``--reference DIR`` points to a
+    runnable copy of the official ``evaluation/C2C_codeBLEU`` folder (modules ``bleu``,
+    ``weighted_ngram_match``, ``syntax_match``, ``dataflow_match``, ``keywords/python.txt``), or
+    the PyPI ``codebleu`` package is installed -- the reference, timed in the same process.
+    With ``--seeds N`` the reference also runs in N subprocesses with PYTHONHASHSEED=0..N-1,
+    to show its spread (its data-flow part depends on the string-hash seed).
+(b) HTR string accuracy, zsOD F1 and VQA accuracy on 10,000 synthetic items each, through
+    ``fusionbrain.tasks.task_module(T, "metric").score``, both profiles.
+(c) ``fusionbrain score`` on a 100,000-item valid HTR file (and on a one-item C2C file, for
+    start-up): wall time and peak RSS of the child process.
+
+Prints a Markdown table and writes it, with the command, machine and date, to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AVATAR_TEST = ROOT / "src/fusionbrain/assets/avatar-g4g/test.jsonl"
+LAYOUT = {"NEW_LINE", "INDENT", "DEDENT"}
+KEEP = {"def", "return", "if", "else", "elif", "for", "while", "in", "range", "and", "or", "not",
+        "True", "False", "None", "import", "from", "print", "len", "int", "str"} | LAYOUT
+
+
+# ------------------------------------------------------------------ (a) C2C inputs
+
+def mutate(code: str, rng: random.Random) -> str:
+    """A realistic imperfect translation of ``code`` (TransCoder token text)."""
+    toks = code.split()
+    r = rng.random()
+    if r < 0.05:
+        return ""
+    if r < 0.08:
+        return code
+    for _ in range(rng.randint(1, 4)):
+        r = rng.random()
+        if r < 0.3:  # rename one identifier everywhere
+            names = sorted({t for t in toks if re.fullmatch(r"[A-Za-z_]\w*", t) and t not in KEEP})
+            if names:
+                old = rng.choice(names)
+                new = f"{old}_{rng.randint(0, 9)}"
+                toks = [new if t == old else t for t in toks]
+        elif r < 0.5 and toks:  # drop a token
+            del toks[rng.randrange(len(toks))]
+        elif r < 0.65 and toks:  # duplicate a token
+            i = rng.randrange(len(toks))
+            toks.insert(i, toks[i])
+        elif r < 0.85:  # swap two lines
+            lines = " ".join(toks).split(" NEW_LINE ")
+            if len(lines) > 2:
+                i, j = rng.sample(range(1, len(lines)), 2)
+                lines[i], lines[j] = lines[j], lines[i]
+                toks = " NEW_LINE ".join(lines).split()
+        else:  # change an operator
+            ops = [k for k, t in enumerate(toks) if t in ("+", "-", "*", "<", ">", "==", "<=", ">=")]
+            if ops:
+                toks[rng.choice(ops)] = rng.choice(["+", "-", "*", "<", ">", "==", "//"])
+    return " ".join(toks)
+
+
+def avatar_pairs(seed: int) -> tuple[dict, dict]:
+    rows = [json.loads(line) for line in AVATAR_TEST.read_text(encoding="utf-8").splitlines()]
+    true = {str(i): r["python"][0] for i, r in enumerate(rows)}
+    rng = random.Random(seed)
+    pred = {k: mutate(v, rng) for k, v in true.items()}
+    return pred, true
+
+
+# ------------------------------------------------------------------ (a) the reference
+
+REFERENCE_RUNNER = r"""
+import json, sys
+def run(refdir, pred, true):
+    if refdir not in sys.path:
+        sys.path.insert(0, refdir)
+    import bleu, weighted_ngram_match, syntax_match, dataflow_match
+    # the body of the official evaluate.py, minus argument parsing and file reading
+    references, predictions = [], []
+    for key in true.keys():
+        references.append([true[key]])
+        predictions.append(pred[key])
+    tokenized_preds = [x.split() for x in predictions]
+    tokenized_refs = [[x.split() for x in reference] for reference in references]
+    ngram = bleu.corpus_bleu(tokenized_refs, tokenized_preds)
+    keywords = [x.strip() for x in open(refdir + '/keywords/python.txt', 'r', encoding='utf-8').readlines()]
+    def make_weights(reference_tokens, key_word_list):
+        return {token: 1 if token in key_word_list else 0.2 for token in reference_tokens}
+    refs_w = [[[r, make_weights(r, keywords)] for r in reference] for reference in tokenized_refs]
+    weighted = weighted_ngram_match.corpus_bleu(refs_w, tokenized_preds)
+    syntax = syntax_match.corpus_syntax_match(references, predictions, 'python')
+    dataflow = dataflow_match.corpus_dataflow_match(references, predictions, 'python')
+    return {"score": 0.25 * (ngram + weighted + syntax + dataflow), "bleu": ngram,
+            "weighted_bleu": weighted, "syntax_match": syntax, "dataflow_match": dataflow}
+if __name__ == "__main__":
+    data = json.load(sys.stdin)
+    import contextlib, io
+    with contextlib.redirect_stdout(io.StringIO()):
+        out = run(sys.argv[1], data["pred"], data["true"])
+    print(json.dumps(out))
+"""
+
+
+def reference_in_process(refdir: str | None):
+    """A callable (pred, true) -> parts dict for the reference, or None with the reason."""
+    if refdir:
+        ns: dict = {"__name__": "score_speed_reference"}
+        exec(compile(REFERENCE_RUNNER, "reference_runner", "exec"), ns)
+        import contextlib
+        import io
+
+        def run(pred, true):
+            with contextlib.redirect_stdout(io.StringIO()):
+                return ns["run"](refdir, pred, true)
+        return run, f"official scorer copy in `{refdir}`"
+    try:
+        from codebleu import calc_codebleu  # PyPI package (its own implementation)
+    except ImportError:
+        return None, "no reference: pass --reference DIR or install the PyPI codebleu package"
+
+    def run_pypi(pred, true):
+        keys = list(true)
+        r = calc_codebleu([[true[k]] for k in keys], [pred[k] for k in keys], lang="python")
+        return {"score": r["codebleu"], "bleu": r["ngram_match_score"],
+                "weighted_bleu": r["weighted_ngram_match_score"],
+                "syntax_match": r["syntax_match_score"], "dataflow_match": r["dataflow_match_score"]}
+    return run_pypi, "PyPI codebleu package (not the official script: numbers may differ)"
+
+
+def reference_seed(refdir: str, pred: dict, true: dict, seed: int) -> dict:
+    env = dict(os.environ, PYTHONHASHSEED=str(seed))
+    out = subprocess.run([sys.executable, "-c", REFERENCE_RUNNER, refdir], input=json.dumps(
+        {"pred": pred, "true": true}), capture_output=True, text=True, env=env, check=True,
+        cwd=refdir).stdout
+    return json.loads(out)
+
+
+# ------------------------------------------------------------------ (b) synthetic items
+
+WORDS = ["apple", "house", "river", "дом", "река", "яблоко", "mountain", "ёлка", "hello world",
+         "красный", "blue", "two", "cat", "собака", "bridge"]
+
+
+def synth_htr(n: int, rng: random.Random) -> tuple[dict, dict]:
+    true = {f"{i}.png": rng.choice(WORDS) + ("" if rng.random() < 0.7 else f" {rng.randint(0, 99)}")
+            for i in range(n)}
+    pred = {k: (v if rng.random() < 0.6 else v[:-1] + "x") for k, v in true.items()}
+    return pred, true
+
+
+def synth_vqa(n: int, rng: random.Random) -> tuple[dict, dict]:
+    answers = ["red", "two", "yes", "no", "dog", "два", "красный", "да", "3", "a cat"]
+    true, pred = {}, {}
+    for i in range(n):
+        a = rng.choice(answers)
+        lang = "ru" if any("а" <= c <= "я" for c in a) else "en"
+        true[str(i)] = {"answer": a, "question_id": i, "lang": lang}
+        pred[str(i)] = (a.capitalize() + "!") if rng.random() < 0.5 else rng.choice(answers)
+    return pred, true
+
+
+def synth_zsod(n: int, rng: random.Random) -> tuple[dict, dict]:
+    phrases = ["red apple", "bald man", "dog", "белая машина", "tree", "cup"]
+    true, pred = {}, {}
+    for i in range(n):
+        img = f"{i}.jpg"
+        t_img, p_img = {}, {}
+        for ph in rng.sample(phrases, 3):
+            boxes = [[rng.randint(0, 500), rng.randint(0, 400), rng.randint(10, 100), rng.randint(10, 100)]
+                     for _ in range(rng.choice([0, 1, 1, 2]))]
+            t_img[ph] = boxes
+            p = []
+            for b in boxes:
+                if rng.random() < 0.7:
+                    p.append([round(rng.random(), 3), b[0] + rng.randint(-5, 5), b[1] + rng.randint(-5, 5), b[2], b[3]])
+            if rng.random() < 0.2:
+                p.append([0.1, rng.randint(0, 500), rng.randint(0, 400), 30, 30])
+            p_img[ph] = p
+        true[img], pred[img] = t_img, p_img
+    return pred, true
+
+
+# ------------------------------------------------------------------ helpers
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        m = re.search(r"^Model name:\s*(.+)$", out, re.M)
+        if m:
+            model = m.group(1).strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{model}, {cores} cores, Python {platform.python_version()}"
+
+
+def timed(fn, *args, **kwargs):
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def run_cli(args: list[str]) -> tuple[float, int, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "fusionbrain", "score", *args], capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=str(ROOT / "src")))
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"fusionbrain score failed ({proc.returncode}): {proc.stderr.strip()}")
+    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, proc.stdout
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reference", metavar="DIR", help="runnable copy of the official C2C_codeBLEU folder")
+    ap.add_argument("--seeds", type=int, default=0, help="also run the reference with PYTHONHASHSEED=0..N-1")
+    ap.add_argument("--seed", type=int, default=2021, help="seed of the synthetic predictions")
+    ap.add_argument("--items", type=int, default=10_000, help="synthetic items per task in (b)")
+    ap.add_argument("--cli-items", type=int, default=100_000, help="HTR items for the CLI run in (c)")
+    ap.add_argument("--out", default=str(ROOT / "bench/results/score_speed.md"))
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    rows: list[tuple[str, str]] = []
+    notes: list[str] = []
+
+    # (c) first, so that RUSAGE_CHILDREN's peak RSS belongs to these children only
+    with tempfile.TemporaryDirectory() as tmp:
+        pred, true = synth_htr(args.cli_items, random.Random(args.seed))
+        (Path(tmp) / "p.json").write_text(json.dumps(pred, ensure_ascii=False), encoding="utf-8")
+        (Path(tmp) / "t.json").write_text(json.dumps(true, ensure_ascii=False), encoding="utf-8")
+        wall, rss, _ = run_cli(["--task", "HTR", "--pred", f"{tmp}/p.json", "--true", f"{tmp}/t.json"])
+        mb = (Path(tmp) / "p.json").stat().st_size / 2**20
+        rows.append((f"`fusionbrain score --task HTR`, {args.cli_items:,} items ({mb:.1f} MiB file)",
+                     f"{wall:.2f} s wall, peak RSS {rss / 1024:.0f} MiB"))
+        one = {"0": "def f ( x ) : NEW_LINE INDENT return x NEW_LINE DEDENT"}
+        (Path(tmp) / "c.json").write_text(json.dumps(one), encoding="utf-8")
+        wall, rss, _ = run_cli(["--task", "C2C", "--pred", f"{tmp}/c.json", "--true", f"{tmp}/c.json"])
+        rows.append(("`fusionbrain score --task C2C`, 1 item (start-up + tree-sitter)",
+                     f"{wall:.2f} s wall, peak RSS {rss / 1024:.0f} MiB (max over children so far)"))
+
+    # (a) CodeBLEU
+    from fusionbrain.tasks import task_module
+
+    c2c = task_module("C2C", "metric")
+    pred, true = avatar_pairs(args.seed)
+    ours, wall_ours, cpu_ours = timed(c2c.score, pred, true)
+    label = f"CodeBLEU, {len(true)} AVATAR test pairs"
+    rows.append((f"{label}: ours (aij2021)", f"{wall_ours:.2f} s wall ({cpu_ours:.2f} s CPU), "
+                 f"CodeBLEU {ours['score']:.6f}"))
+    strict, wall_s, cpu_s = timed(c2c.score, pred, true, profile="strict")
+    rows.append((f"{label}: ours (strict)", f"{wall_s:.2f} s wall ({cpu_s:.2f} s CPU), "
+                 f"CodeBLEU {strict['score']:.6f}"))
+    ref_fn, ref_what = reference_in_process(args.reference)
+    if ref_fn is None:
+        notes.append(ref_what)
+    else:
+        ref, wall_ref, cpu_ref = timed(ref_fn, pred, true)
+        rows.append((f"{label}: reference ({ref_what})",
+                     f"{wall_ref:.2f} s wall ({cpu_ref:.2f} s CPU), CodeBLEU {ref['score']:.6f}"))
+        rows.append(("speed-up, ours vs reference", f"{wall_ref / wall_ours:.1f}x wall, "
+                     f"{cpu_ref / cpu_ours:.1f}x CPU"))
+        diffs = {k: abs(ours[k] - ref[k]) for k in ("score", "bleu", "weighted_bleu", "syntax_match",
+                                                    "dataflow_match")}
+        rows.append(("largest difference of any component, in process (its hash seed)",
+                     f"{max(diffs.values()):.2e}"))
+        if args.reference and args.seeds:
+            seeded = [reference_seed(args.reference, pred, true, s) for s in range(args.seeds)]
+            lo = min(r["score"] for r in seeded)
+            hi = max(r["score"] for r in seeded)
+            inside = lo - 1e-12 <= ours["score"] <= hi + 1e-12
+            rows.append((f"reference CodeBLEU over PYTHONHASHSEED=0..{args.seeds - 1}",
+                         f"{lo:.6f} .. {hi:.6f}; ours {ours['score']:.6f} "
+                         f"({'inside' if inside else 'OUTSIDE'}; seed 0: {seeded[0]['score']:.6f}, "
+                         f"ours - seed 0 = {ours['score'] - seeded[0]['score']:.1e})"))
+
+    # (b) other metrics
+    for task, maker in (("HTR", synth_htr), ("zsOD", synth_zsod), ("VQA", synth_vqa)):
+        try:
+            metric = task_module(task, "metric")
+        except ModuleNotFoundError:
+            notes.append(f"{task} metric module not found: skipped")
+            continue
+        pred, true = maker(args.items, random.Random(args.seed))
+        for profile in ("aij2021", "strict"):
+            r, wall, _ = timed(metric.score, pred, true, profile=profile)
+            rows.append((f"{task} metric ({profile}), {args.items:,} synthetic items",
+                         f"{wall * 1000:.0f} ms ({args.items / wall:,.0f} items/s), score {r['score']:.4f}"))
+
+    command = "python bench/score_speed.py" + "".join(
+        f" {a}" for a in sys.argv[1:])
+    text = ["# Scoring speed", "",
+            f"Machine: {machine()}. Date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC. "
+            f"Command: `{command}`.", "",
+            "| measure | result |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows], ""]
+    text += [f"Note: {n}." for n in notes] + ([""] if notes else [])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text("\n".join(text), encoding="utf-8")
+    print("\n".join(text))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
