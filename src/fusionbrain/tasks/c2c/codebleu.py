@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from itertools import accumulate
@@ -170,6 +171,59 @@ def analyse(code: str, *, byte_columns_as_chars: bool = True) -> CodeAnalysis:
     ic = [index_to_code[k] for k in lkey]
     dfg_counts, n_dfg = normalized_counts(data_flow(tree, ic))
     return CodeAnalysis(tokens, Counter(sexps), len(sexps), dfg_counts, n_dfg)
+
+
+def analyse_code(code: str, strict: bool = False) -> CodeAnalysis:
+    """:func:`analyse` for one profile: aij2021 parses the text as given; strict parses
+    :func:`~fusionbrain.tasks.c2c.code_tokens.detokenize`'s source (tokens for BLEU stay
+    the whitespace-split text)."""
+    if not strict:
+        return analyse(code)
+    from fusionbrain.tasks.c2c.code_tokens import detokenize
+
+    a = analyse(detokenize(code), byte_columns_as_chars=False)
+    a.tokens = code.split()
+    return a
+
+
+_CHUNK = 48
+
+
+def _pool_init() -> None:
+    global _parser
+    _parser = None  # a fresh parser in each worker
+
+
+def _pool_job(job: tuple[list[str], bool]) -> list[CodeAnalysis]:
+    codes, strict = job
+    return [analyse_code(c, strict) for c in codes]
+
+
+def analyse_many(codes: list[str], *, strict: bool = False, workers: int = 1
+                 ) -> dict[str, CodeAnalysis]:
+    """Analyse each distinct string of ``codes`` once, in ``workers`` processes.
+
+    ``workers > 1`` forks a pool (Linux); the result does not depend on it.  It is off
+    by default: on the 2-core machines measured, shipping the analyses back costs about
+    what the second core saves (bench/score_speed.py reports both).
+    """
+    distinct = list(dict.fromkeys(codes))
+    n = max(1, int(workers))
+    if n > 1 and len(distinct) > _CHUNK and sys.platform.startswith("linux"):
+        import multiprocessing
+
+        # longest first, so that the last chunks to finish are short ones
+        order = sorted(distinct, key=len, reverse=True)
+        jobs = [(order[i:i + _CHUNK], strict) for i in range(0, len(order), _CHUNK)]
+        try:
+            with multiprocessing.get_context("fork").Pool(n, initializer=_pool_init) as pool:
+                out: dict[str, CodeAnalysis] = {}
+                for (chunk, _), res in zip(jobs, pool.imap(_pool_job, jobs), strict=True):
+                    out.update(zip(chunk, res, strict=True))
+            return out
+        except OSError:  # no processes to be had: do it here
+            pass
+    return {c: analyse_code(c, strict) for c in distinct}
 
 
 _QUOTED_PARENS = ('"("', '")"', "'('", "')'")

@@ -45,12 +45,14 @@ def _json_type(value: object) -> str:
 
 
 def score(pred: dict, true: dict, *, profile: str = "aij2021",
-          pred_name: str = "prediction", true_name: str = "truth") -> dict:
+          pred_name: str = "prediction", true_name: str = "truth", workers: int = 1) -> dict:
     """CodeBLEU of ``pred`` against ``true`` (both ``{key: python_code}``), corpus-level.
 
     Returns ``score`` (CodeBLEU) and its parts ``bleu``, ``weighted_bleu``,
     ``syntax_match``, ``dataflow_match``, plus ``n`` (items scored), ``missing``
-    (predictions scored as empty, strict only) and ``profile``.
+    (predictions scored as empty, strict only) and ``profile``.  ``workers``: processes
+    for parsing (default 1, see ``codebleu.analyse_many``); the result does not depend
+    on it.
     """
     from fusionbrain.tasks.c2c import codebleu
 
@@ -77,25 +79,8 @@ def score(pred: dict, true: dict, *, profile: str = "aij2021",
         else:
             raise UserError("no prediction for this key", path=pred_name, key=key)
 
-    cache: dict[str, codebleu.CodeAnalysis] = {}
-    if strict:
-        from fusionbrain.tasks.c2c.code_tokens import detokenize
-
-        def analyse(code: str) -> codebleu.CodeAnalysis:
-            a = cache.get(code)
-            if a is None:
-                a = codebleu.analyse(detokenize(code), byte_columns_as_chars=False)
-                a.tokens = code.split()
-                cache[code] = a
-            return a
-    else:
-        def analyse(code: str) -> codebleu.CodeAnalysis:
-            a = cache.get(code)
-            if a is None:
-                a = cache[code] = codebleu.analyse(code)
-            return a
-
-    result = codebleu.corpus_scores([analyse(r) for r in refs], [analyse(h) for h in hyps])
+    analyses = codebleu.analyse_many(refs + hyps, strict=strict, workers=workers)
+    result = codebleu.corpus_scores([analyses[r] for r in refs], [analyses[h] for h in hyps])
     result["n"] = len(refs)
     result["missing"] = missing
     result["profile"] = profile
