@@ -245,14 +245,6 @@ def test_avatar_identical_is_perfect():
     assert r["n"] == 682 and parts(r) == (1.0, 1.0, 1.0, 1.0, 1.0)
 
 
-def test_worker_processes_give_the_same_result():
-    true = dict(list(_avatar().items())[:80])
-    keys = list(true)
-    pred = {k: true[keys[(i + 1) % len(keys)]] for i, k in enumerate(keys)}  # shifted: imperfect
-    assert score(pred, true, workers=2) == score(pred, true)
-    assert score(pred, true, workers=2, profile="strict") == score(pred, true, profile="strict")
-
-
 def test_strict_restores_layout_before_parsing():
     # identical short snippet: BLEU is unchanged, but the AST is real Python now
     tok = "def f ( x ) : NEW_LINE INDENT y = x + 1 NEW_LINE return y NEW_LINE DEDENT"

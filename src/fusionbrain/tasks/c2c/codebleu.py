@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from itertools import accumulate
@@ -186,44 +185,13 @@ def analyse_code(code: str, strict: bool = False) -> CodeAnalysis:
     return a
 
 
-_CHUNK = 48
+def analyse_many(codes: list[str], *, strict: bool = False) -> dict[str, CodeAnalysis]:
+    """Analyse each distinct string of ``codes`` once.
 
-
-def _pool_init() -> None:
-    global _parser
-    _parser = None  # a fresh parser in each worker
-
-
-def _pool_job(job: tuple[list[str], bool]) -> list[CodeAnalysis]:
-    codes, strict = job
-    return [analyse_code(c, strict) for c in codes]
-
-
-def analyse_many(codes: list[str], *, strict: bool = False, workers: int = 1
-                 ) -> dict[str, CodeAnalysis]:
-    """Analyse each distinct string of ``codes`` once, in ``workers`` processes.
-
-    ``workers > 1`` forks a pool (Linux); the result does not depend on it.  It is off
-    by default: on the 2-core machines measured, shipping the analyses back costs about
-    what the second core saves (bench/score_speed.py reports both).
+    (Worker processes were tried: on the 2-core machines here, shipping the analyses
+    back -- about 14 MB for the 682 AVATAR pairs -- costs what the second core saves.)
     """
-    distinct = list(dict.fromkeys(codes))
-    n = max(1, int(workers))
-    if n > 1 and len(distinct) > _CHUNK and sys.platform.startswith("linux"):
-        import multiprocessing
-
-        # longest first, so that the last chunks to finish are short ones
-        order = sorted(distinct, key=len, reverse=True)
-        jobs = [(order[i:i + _CHUNK], strict) for i in range(0, len(order), _CHUNK)]
-        try:
-            with multiprocessing.get_context("fork").Pool(n, initializer=_pool_init) as pool:
-                out: dict[str, CodeAnalysis] = {}
-                for (chunk, _), res in zip(jobs, pool.imap(_pool_job, jobs), strict=True):
-                    out.update(zip(chunk, res, strict=True))
-            return out
-        except OSError:  # no processes to be had: do it here
-            pass
-    return {c: analyse_code(c, strict) for c in distinct}
+    return {c: analyse_code(c, strict) for c in dict.fromkeys(codes)}
 
 
 _QUOTED_PARENS = ('"("', '")"', "'('", "')'")
@@ -341,26 +309,37 @@ def corpus_scores(refs: list[CodeAnalysis], hyps: list[CodeAnalysis]) -> dict:
     df_match = df_total = 0
     for ref, hyp in zip(refs, hyps, strict=False):
         rt, ht = ref.tokens, hyp.tokens
-        for n in (1, 2, 3, 4):
-            hc = _ngram_counts(ht, n)
-            rc = _ngram_counts(rt, n)
-            # BLEU: modified precision (clipped hypothesis counts)
-            b_num[n - 1] += sum(min(c, rc[g]) for g, c in hc.items()) if hc else 0
-            b_den[n - 1] += max(1, len(ht) - n + 1)
-            # weighted BLEU: the reference's "modified recall" (clipped reference counts)
-            if n == 1:
-                num = 0
-                den = 0
-                for g, c in rc.items():  # reference order, as the reference sums
-                    w = 1 if g in KEYWORDS else 0.2
-                    m = min(c, hc[g])
-                    num += m * w
-                    den += c * w
-                w_num[0] += num
-                w_den[0] += max(1, den)
+        # Both BLEUs clip the same n-gram counts: sum over n-grams of min(hyp, ref)
+        # counts (BLEU divides by the hypothesis' n-grams, the weighted one -- the
+        # reference's "modified recall" -- by the reference's).  Unigrams are summed in
+        # the reference's token order, with keyword weights, as the reference does.
+        hc = Counter(ht)
+        rc = Counter(rt)
+        num = den = 0
+        clipped = 0
+        for g, c in rc.items():
+            w = 1 if g in KEYWORDS else 0.2
+            m = min(c, hc[g]) if g in hc else 0
+            clipped += m
+            num += m * w
+            den += c * w
+        b_num[0] += clipped
+        b_den[0] += max(1, len(ht))
+        w_num[0] += num
+        w_den[0] += max(1, den)
+        for n in (2, 3, 4):
+            if len(ht) >= n and len(rt) >= n:
+                hc = _ngram_counts(ht, n)
+                rc = _ngram_counts(rt, n)
+                if len(hc) > len(rc):
+                    hc, rc = rc, hc
+                clipped = sum(min(c, rc[g]) for g, c in hc.items() if g in rc)
             else:
-                w_num[n - 1] += sum(min(c, hc[g]) for g, c in rc.items()) if rc else 0
-                w_den[n - 1] += max(1, len(rt) - n + 1)
+                clipped = 0
+            b_num[n - 1] += clipped
+            b_den[n - 1] += max(1, len(ht) - n + 1)
+            w_num[n - 1] += clipped
+            w_den[n - 1] += max(1, len(rt) - n + 1)
         hyp_len += len(ht)
         ref_len += len(rt)
         hs = hyp.sexps

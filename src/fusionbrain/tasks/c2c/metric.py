@@ -45,14 +45,12 @@ def _json_type(value: object) -> str:
 
 
 def score(pred: dict, true: dict, *, profile: str = "aij2021",
-          pred_name: str = "prediction", true_name: str = "truth", workers: int = 1) -> dict:
+          pred_name: str = "prediction", true_name: str = "truth") -> dict:
     """CodeBLEU of ``pred`` against ``true`` (both ``{key: python_code}``), corpus-level.
 
     Returns ``score`` (CodeBLEU) and its parts ``bleu``, ``weighted_bleu``,
     ``syntax_match``, ``dataflow_match``, plus ``n`` (items scored), ``missing``
-    (predictions scored as empty, strict only) and ``profile``.  ``workers``: processes
-    for parsing (default 1, see ``codebleu.analyse_many``); the result does not depend
-    on it.
+    (predictions scored as empty, strict only) and ``profile``.
     """
     from fusionbrain.tasks.c2c import codebleu
 
@@ -79,7 +77,7 @@ def score(pred: dict, true: dict, *, profile: str = "aij2021",
         else:
             raise UserError("no prediction for this key", path=pred_name, key=key)
 
-    analyses = codebleu.analyse_many(refs + hyps, strict=strict, workers=workers)
+    analyses = codebleu.analyse_many(refs + hyps, strict=strict)
     result = codebleu.corpus_scores([analyses[r] for r in refs], [analyses[h] for h in hyps])
     result["n"] = len(refs)
     result["missing"] = missing
