@@ -270,6 +270,14 @@ def main() -> int:
     strict, wall_s, cpu_s = timed(c2c.score, pred, true, profile="strict")
     rows.append((f"{label}: ours (strict)", f"{wall_s:.2f} s wall ({cpu_s:.2f} s CPU), "
                  f"CodeBLEU {strict['score']:.6f}"))
+    from fusionbrain.tasks.c2c.codebleu import get_parser
+
+    parser = get_parser()
+    distinct = [c.encode() for c in dict.fromkeys([*true.values(), *pred.values()])]
+    _, wall_parse, cpu_parse = timed(lambda: [parser.parse(c) for c in distinct])
+    rows.append((f"{label}: tree-sitter parsing alone, {len(distinct)} distinct strings once",
+                 f"{wall_parse:.2f} s wall ({cpu_parse:.2f} s CPU); the reference parses "
+                 f"{4 * len(true)} times (4 per pair)"))
     ref_fn, ref_what = reference_in_process(args.reference)
     if args.reference:
         notes.append("the reference is the official `evaluation/C2C_codeBLEU` code (evaluate.py's body, "
