@@ -245,6 +245,17 @@ def test_avatar_identical_is_perfect():
     assert r["n"] == 682 and parts(r) == (1.0, 1.0, 1.0, 1.0, 1.0)
 
 
+def test_threads_get_their_own_parser():
+    from concurrent.futures import ThreadPoolExecutor
+
+    true = dict(list(_avatar().items())[:40])
+    keys = list(true)
+    pred = {k: true[keys[(i + 1) % len(keys)]] for i, k in enumerate(keys)}
+    expected = score(pred, true)
+    with ThreadPoolExecutor(4) as ex:
+        assert all(r == expected for r in ex.map(lambda _: score(pred, true), range(6)))
+
+
 def test_strict_restores_layout_before_parsing():
     # identical short snippet: BLEU is unchanged, but the AST is real Python now
     tok = "def f ( x ) : NEW_LINE INDENT y = x + 1 NEW_LINE return y NEW_LINE DEDENT"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from itertools import accumulate
@@ -42,18 +43,24 @@ KEYWORDS = frozenset(
 )
 EPSILON = 0.1  # NLTK SmoothingFunction().method1
 
-_parser = None
+_language = None
+_local = threading.local()
 
 
 def get_parser():
-    """The tree-sitter Python parser, built once per process."""
-    global _parser
-    if _parser is None:
+    """The tree-sitter Python parser: the language is loaded once per process, a parser
+    is built once per thread (a parser must not be shared between threads)."""
+    global _language
+    parser = getattr(_local, "parser", None)
+    if parser is None:
         import tree_sitter
-        import tree_sitter_python
 
-        _parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_python.language()))
-    return _parser
+        if _language is None:
+            import tree_sitter_python
+
+            _language = tree_sitter.Language(tree_sitter_python.language())
+        parser = _local.parser = tree_sitter.Parser(_language)
+    return parser
 
 
 @dataclass
