@@ -245,6 +245,15 @@ def test_avatar_identical_is_perfect():
     assert r["n"] == 682 and parts(r) == (1.0, 1.0, 1.0, 1.0, 1.0)
 
 
+def test_worker_processes_give_the_same_result():
+    true = dict(list(_avatar().items())[:100])
+    keys = list(true)
+    pred = {k: true[keys[(i + 1) % len(keys)]] for i, k in enumerate(keys)}  # shifted: imperfect
+    assert score(pred, true, workers=2) == score(pred, true, workers=1)
+    assert score(pred, true, workers=3, profile="strict") == score(pred, true, workers=1, profile="strict")
+    assert codebleu.default_workers(10) == 1
+
+
 def test_threads_get_their_own_parser():
     from concurrent.futures import ThreadPoolExecutor
 

@@ -23,7 +23,9 @@ about a third of the time (bench/score_speed.py).
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -307,9 +309,42 @@ def _ngram_counts(tokens: list[str], n: int) -> Counter:
     return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
 
 
-def corpus_scores(refs: list[CodeAnalysis], hyps: list[CodeAnalysis]) -> dict:
-    """All four components and CodeBLEU for aligned lists of analyses (one reference each)."""
-    assert len(refs) == len(hyps)
+def pair_counts(ref: CodeAnalysis, hyp: CodeAnalysis) -> tuple:
+    """One pair's additive contribution to the corpus-level sums (see :func:`combine`)."""
+    rt, ht = ref.tokens, hyp.tokens
+    # Both BLEUs clip the same n-gram counts: sum over n-grams of min(hyp, ref) counts
+    # (BLEU divides by the hypothesis' n-grams, the weighted one -- the reference's
+    # "modified recall" -- by the reference's).  Unigrams are summed in the reference's
+    # token order, with keyword weights, as the reference does.
+    hc = Counter(ht)
+    rc = Counter(rt)
+    num = den = 0
+    clipped = 0
+    for g, c in rc.items():
+        w = 1 if g in KEYWORDS else 0.2
+        m = min(c, hc[g]) if g in hc else 0
+        clipped += m
+        num += m * w
+        den += c * w
+    clip = [clipped, 0, 0, 0]
+    for n in (2, 3, 4):
+        if len(ht) >= n and len(rt) >= n:
+            hc = _ngram_counts(ht, n)
+            rc = _ngram_counts(rt, n)
+            if len(hc) > len(rc):
+                hc, rc = rc, hc
+            clip[n - 1] = sum(min(c, rc[g]) for g, c in hc.items() if g in rc)
+    hs = hyp.sexps
+    syn_match = sum(c for s, c in ref.sexps.items() if s in hs)
+    df_match = 0
+    if ref.n_dfg:
+        hd = hyp.dfg
+        df_match = sum(min(c, hd[e]) for e, c in ref.dfg.items())
+    return (clip, num, max(1, den), len(ht), len(rt), syn_match, ref.n_sexps, df_match, ref.n_dfg)
+
+
+def combine(counts: list[tuple]) -> dict:
+    """All four components and CodeBLEU from the pairs' :func:`pair_counts`, in order."""
     b_num = [0, 0, 0, 0]
     b_den = [0, 0, 0, 0]
     w_num = [0, 0, 0, 0]
@@ -317,51 +352,21 @@ def corpus_scores(refs: list[CodeAnalysis], hyps: list[CodeAnalysis]) -> dict:
     hyp_len = ref_len = 0
     syn_match = syn_total = 0
     df_match = df_total = 0
-    for ref, hyp in zip(refs, hyps, strict=False):
-        rt, ht = ref.tokens, hyp.tokens
-        # Both BLEUs clip the same n-gram counts: sum over n-grams of min(hyp, ref)
-        # counts (BLEU divides by the hypothesis' n-grams, the weighted one -- the
-        # reference's "modified recall" -- by the reference's).  Unigrams are summed in
-        # the reference's token order, with keyword weights, as the reference does.
-        hc = Counter(ht)
-        rc = Counter(rt)
-        num = den = 0
-        clipped = 0
-        for g, c in rc.items():
-            w = 1 if g in KEYWORDS else 0.2
-            m = min(c, hc[g]) if g in hc else 0
-            clipped += m
-            num += m * w
-            den += c * w
-        b_num[0] += clipped
-        b_den[0] += max(1, len(ht))
-        w_num[0] += num
-        w_den[0] += max(1, den)
-        for n in (2, 3, 4):
-            if len(ht) >= n and len(rt) >= n:
-                hc = _ngram_counts(ht, n)
-                rc = _ngram_counts(rt, n)
-                if len(hc) > len(rc):
-                    hc, rc = rc, hc
-                clipped = sum(min(c, rc[g]) for g, c in hc.items() if g in rc)
-            else:
-                clipped = 0
-            b_num[n - 1] += clipped
-            b_den[n - 1] += max(1, len(ht) - n + 1)
-            w_num[n - 1] += clipped
-            w_den[n - 1] += max(1, len(rt) - n + 1)
-        hyp_len += len(ht)
-        ref_len += len(rt)
-        hs = hyp.sexps
-        syn_match += sum(c for s, c in ref.sexps.items() if s in hs)
-        syn_total += ref.n_sexps
-        if ref.n_dfg:
-            df_total += ref.n_dfg
-            hd = hyp.dfg
-            df_match += sum(min(c, hd[e]) for e, c in ref.dfg.items())
+    for clip, num, den, hl, rl, sm, st, dm, dt in counts:
+        for n in range(4):
+            b_num[n] += clip[n]
+            b_den[n] += max(1, hl - n)
+            w_num[n] += clip[n] if n else num
+            w_den[n] += max(1, rl - n) if n else den
+        hyp_len += hl
+        ref_len += rl
+        syn_match += sm
+        syn_total += st
+        df_match += dm
+        df_total += dt
     bleu = _bleu(b_num, b_den, ref_len, hyp_len)
     # the reference passes [tokens, weights] pairs, whose "length" is 2
-    weighted = _bleu(w_num, w_den, 2 * len(refs), hyp_len)
+    weighted = _bleu(w_num, w_den, 2 * len(counts), hyp_len)
     if syn_total == 0:
         raise ZeroDivisionError("no references")  # the reference divides by zero too
     syntax = syn_match / syn_total
@@ -370,6 +375,74 @@ def corpus_scores(refs: list[CodeAnalysis], hyps: list[CodeAnalysis]) -> dict:
     return {"score": score, "bleu": bleu, "weighted_bleu": weighted,
             "syntax_match": syntax, "dataflow_match": dataflow,
             "dataflow_edges": df_total}
+
+
+def corpus_scores(refs: list[CodeAnalysis], hyps: list[CodeAnalysis]) -> dict:
+    """All four components and CodeBLEU for aligned lists of analyses (one reference each)."""
+    assert len(refs) == len(hyps)
+    return combine([pair_counts(r, h) for r, h in zip(refs, hyps, strict=True)])
+
+
+def _pool_job(job: tuple[list[tuple[str, str]], bool]) -> list[tuple]:
+    pairs, strict = job
+    cache: dict[str, CodeAnalysis] = {}
+
+    def get(code: str) -> CodeAnalysis:
+        a = cache.get(code)
+        if a is None:
+            a = cache[code] = analyse_code(code, strict)
+        return a
+
+    return [pair_counts(get(r), get(h)) for r, h in pairs]
+
+
+# Pairs per job of the process pool.
+_CHUNK = 32
+
+
+def corpus_scores_code(refs: list[str], hyps: list[str], *, strict: bool = False,
+                       workers: int = 1) -> dict:
+    """:func:`corpus_scores` from the code strings, in ``workers`` processes.
+
+    Each process analyses its share of the pairs and sends back only their counts, which
+    are summed here in the pairs' order, so the result is the same for any ``workers``.
+    """
+    if workers > 1 and len(refs) > _CHUNK:
+        import multiprocessing
+
+        pairs = list(zip(refs, hyps, strict=True))
+        jobs = [(pairs[i:i + _CHUNK], strict) for i in range(0, len(pairs), _CHUNK)]
+        try:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(workers, initializer=_fresh_parser) as pool:
+                counts = [c for part in pool.imap(_pool_job, jobs) for c in part]
+            return combine(counts)
+        except OSError:  # no processes to be had: do it here
+            pass
+    analyses = analyse_many(refs + hyps, strict=strict)
+    return combine([pair_counts(analyses[r], analyses[h]) for r, h in zip(refs, hyps, strict=True)])
+
+
+def _fresh_parser() -> None:
+    _local.parser = None
+
+
+def default_workers(n_pairs: int) -> int:
+    """Processes for ``n_pairs`` pairs: the CPUs that are idle right now (usable CPUs minus
+    the 1-minute load average), at most 4 -- but one when there are under 200 pairs, off
+    Linux (fork), or in a process that runs other threads or has loaded torch (forking
+    such a process is not worth the risk).  On a busy machine a pool only adds overhead
+    (about 20 % more CPU in all), so then this is 1 too."""
+    if n_pairs < 200 or not sys.platform.startswith("linux"):
+        return 1
+    if threading.active_count() > 1 or "torch" in sys.modules:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+        idle = cpus - os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 1
+    return max(1, min(4, int(idle + 0.5)))
 
 
 def _bleu(num: list, den: list, ref_len: int, hyp_len: int) -> float:

@@ -45,12 +45,14 @@ def _json_type(value: object) -> str:
 
 
 def score(pred: dict, true: dict, *, profile: str = "aij2021",
-          pred_name: str = "prediction", true_name: str = "truth") -> dict:
+          pred_name: str = "prediction", true_name: str = "truth",
+          workers: int | None = None) -> dict:
     """CodeBLEU of ``pred`` against ``true`` (both ``{key: python_code}``), corpus-level.
 
     Returns ``score`` (CodeBLEU) and its parts ``bleu``, ``weighted_bleu``,
     ``syntax_match``, ``dataflow_match``, plus ``n`` (items scored), ``missing``
-    (predictions scored as empty, strict only) and ``profile``.
+    (predictions scored as empty, strict only) and ``profile``.  ``workers``: processes
+    to parse in (default: ``codebleu.default_workers``); the result does not depend on it.
     """
     from fusionbrain.tasks.c2c import codebleu
 
@@ -77,8 +79,9 @@ def score(pred: dict, true: dict, *, profile: str = "aij2021",
         else:
             raise UserError("no prediction for this key", path=pred_name, key=key)
 
-    analyses = codebleu.analyse_many(refs + hyps, strict=strict)
-    result = codebleu.corpus_scores([analyses[r] for r in refs], [analyses[h] for h in hyps])
+    if workers is None:
+        workers = codebleu.default_workers(len(refs))
+    result = codebleu.corpus_scores_code(refs, hyps, strict=strict, workers=workers)
     result["n"] = len(refs)
     result["missing"] = missing
     result["profile"] = profile
