@@ -101,6 +101,13 @@ def bench_preset(name: str, samples: dict[str, list], steps: int, peak: float,
             opt.step()
 
         step()  # warm-up
+        cold_s = None
+        if model.vision is not None and "image_keys" in batch:
+            # first epoch: frozen image features not yet cached
+            model.vision.__dict__.pop("_feature_cache", None)
+            t = time.perf_counter()
+            step()
+            cold_s = time.perf_counter() - t
         with FlopCounterMode(display=False) as counter:
             opt.zero_grad(set_to_none=True)
             model(task, batch)["loss"].backward()
@@ -110,15 +117,21 @@ def bench_preset(name: str, samples: dict[str, list], steps: int, peak: float,
             t = time.perf_counter()
             step()
             times.append(time.perf_counter() - t)
-        step_s = statistics.median(times)
+        # best-of-N: on a shared machine the fastest step is the code's speed, the rest is
+        # other tenants (the median is reported beside it)
+        step_s = min(times)
+        median_s = statistics.median(times)
         opt.zero_grad(set_to_none=True)
         model.predict(task, samples[task][:2])  # warm-up
-        t = time.perf_counter()
-        model.predict(task, samples[task], batch_size=len(samples[task]))
-        infer_s = time.perf_counter() - t
+        infer_times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            model.predict(task, samples[task], batch_size=len(samples[task]))
+            infer_times.append(time.perf_counter() - t)
+        infer_s = min(infer_times)
         n = len(samples[task])
         rows.append({"preset": name, "blocks": len(model.blocks), "task": task, "batch": n,
-                     "train_step_s": step_s, "train_samples_s": n / step_s,
+                     "train_step_s": step_s, "median_step_s": median_s, "cold_step_s": cold_s, "train_samples_s": n / step_s,
                      "gflop_step": flops / 1e9, "gflops": flops / step_s / 1e9,
                      "mfu": flops / step_s / 1e9 / peak, "infer_s": infer_s,
                      "infer_samples_s": n / infer_s, "load_s": load_s})
@@ -137,7 +150,8 @@ def machine() -> str:
         return platform.processor() or "unknown CPU"
 
 
-def write_markdown(rows: list[dict], peak: float, args: argparse.Namespace, path: Path) -> None:
+def write_markdown(rows: list[dict], peaks: dict[int, float], args: argparse.Namespace,
+                   path: Path) -> None:
     import torch
 
     from fusionbrain.utils.io import atomic_open
@@ -146,23 +160,34 @@ def write_markdown(rows: list[dict], peak: float, args: argparse.Namespace, path
         "# FusionBrain model speed (CPU)",
         "",
         f"Command: `python bench/model_speed.py {' '.join(sys.argv[1:])}`".rstrip(),
-        f"Machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"Machine: {machine()}; torch {torch.__version__}",
         f"Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"Matmul peak (fp32 2048x2048, best in process): {peak:.1f} GFLOP/s",
+        "Matmul peak (fp32 2048x2048, best in process): "
+        + ", ".join(f"{p:.1f} GFLOP/s with {t} thread(s)" for t, p in peaks.items()),
         "",
         "Training step = forward + backward + AdamW on the trainable weights (frozen body "
         "back-propagates to its inputs only). FLOPs counted by torch's FlopCounterMode. "
-        "Inference = `model.predict` on the same batch (greedy decoding).",
+        "VQA/zsOD: the frozen EfficientNet's pooled features are cached per image file, so "
+        "the steady-state step (and its FLOPs) excludes the CNN; the first-epoch column times "
+        "one step with an empty cache. Inference = `model.predict` on the same batch "
+        "(greedy decoding; untrained heads rarely stop early, so C2C/VQA generate up to "
+        "their token limits).",
         "",
-        "| preset | blocks | task | batch | train step (s) | train samples/s | GFLOP/step "
-        "| GFLOP/s | MFU | inference samples/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"Steps: best of {args.steps} timed training steps (median beside it), best of 2 "
+        "inference passes; the machine is shared, so medians can be several times slower.",
+        "",
+        "| threads | preset | blocks | task | batch | train step best / median (s) "
+        "| train samples/s | GFLOP/step | GFLOP/s | MFU | first-epoch step (s) "
+        "| inference samples/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['preset']} | {r['blocks']} | {r['task']} | {r['batch']} "
-                     f"| {r['train_step_s']:.3f} | {r['train_samples_s']:.1f} "
+        lines.append(f"| {r['threads']} | {r['preset']} | {r['blocks']} | {r['task']} | {r['batch']} "
+                     f"| {r['train_step_s']:.3f} / {r['median_step_s']:.3f} "
+                     f"| {r['train_samples_s']:.1f} "
                      f"| {r['gflop_step']:.1f} | {r['gflops']:.1f} | {r['mfu']:.0%} "
-                     f"| {r['infer_samples_s']:.1f} |")
+                     f"| {'-' if r['cold_step_s'] is None else format(r['cold_step_s'], '.3f')} "
+                     f"| {r['infer_samples_s']:.2f} |")
     lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "w", encoding="utf-8") as f:
@@ -174,21 +199,36 @@ def main() -> int:
     parser.add_argument("--presets", nargs="+", default=["cpu-small", "default"])
     parser.add_argument("--tasks", nargs="+", default=["HTR", "VQA", "zsOD", "C2C"])
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", nargs="+", type=int, default=[0],
+                        help="torch threads to run with, one table row set each (0: torch's "
+                             "default). On a shared machine 1 thread can beat 2 by far.")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "model_speed.md"))
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
     torch.manual_seed(0)
-    peak = matmul_peak()
-    print(f"matmul peak: {peak:.1f} GFLOP/s", flush=True)
-    rows = []
+    default_threads = torch.get_num_threads()
+    rows: list[dict] = []
+    peaks: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         samples = make_samples(args.batch, Path(tmp))
-        for name in args.presets:
-            rows += bench_preset(name, samples, args.steps, peak, args.tasks)
-            write_markdown(rows, peak, args, Path(args.out))
+        for threads in args.threads:
+            threads = threads or default_threads
+            torch.set_num_threads(threads)
+            # shared machines are noisy: the peak is re-measured after each preset, best kept
+            peaks[threads] = matmul_peak()
+            print(f"{threads} threads: matmul peak {peaks[threads]:.1f} GFLOP/s", flush=True)
+            for name in args.presets:
+                new = bench_preset(name, samples, args.steps, peaks[threads], args.tasks)
+                for r in new:
+                    r["threads"] = threads
+                peaks[threads] = max(peaks[threads], matmul_peak())
+                rows += new
+                for r in rows:
+                    r["mfu"] = r["gflops"] / peaks[r["threads"]]
+                write_markdown(rows, peaks, args, Path(args.out))
     print(f"wrote {args.out}")
     return 0
 

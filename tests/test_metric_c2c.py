@@ -146,7 +146,13 @@ def test_recursion_limit_of_the_reference_is_reproduced():
 
 
 def test_sexps_cut_from_the_root_equal_str_of_each_node():
-    for code in [FUNC, "x = [ ( 1 ]", "x = $", "x = ? (", "print ( \" a ▁ b \" ) NEW_LINE"]:
+    for code in [FUNC, "x = [ ( 1 ]", "x = $", "x = ? (", "print ( \" a ▁ b \" ) NEW_LINE",
+                 # missing hidden tokens, quoted parentheses, non-ASCII, several lines
+                 "def f ( x ) : NEW_LINE INDENT if ( x : return ( NEW_LINE DEDENT", "x = '(' + \")\"",
+                 "print ( ' ) ' )", "x = [ ( 1 ] NEW_LINE y = ( ( ( x", "é = 'ж' ( NEW_LINE",
+                 "def f(x):\n    if x:\n        return (\n", "class A : NEW_LINE INDENT def f ( self ) : return 1",
+                 "x = " + "( " * 50 + "y" + " )" * 49, "for i in range ( n : x",
+                 "def v ( l_4 , b , h ) : NEW_LINE INDENT return ( ( l_4 * b * h ) / 2 ) NEW_LINE"]:
         root = codebleu.get_parser().parse(code.encode()).root_node
         expected = [str(root)]
         stack = [root]
@@ -157,6 +163,47 @@ def test_sexps_cut_from_the_root_equal_str_of_each_node():
                     expected.append(str(c))
                 stack.append(c)
         assert sorted(codebleu.analyse(code).sexps.elements()) == sorted(expected)
+
+
+def test_token_cut_equals_the_references_line_wise_cut():
+    # the fast paths (one slice per token) against the reference's cut by lines and
+    # columns (``_index_to_code``): multi-line tokens, CRLF and non-ASCII text included
+    codes = [FUNC, "x = 'é' NEW_LINE y = x", "s = '''a\nb'''\nt = s\n", "x = 1\r\ny = x\r\n",
+             's = """é\nж"""\nt = s + u\n', "x = [\n'é',\n'ж'\n]\ny = x\n", "x = 'a\\\nb'\ny = x\n",
+             "def f(\n", "x = f\"{'a'} {y}\"\nz = x  # c\n"]
+    parser = codebleu.get_parser()
+    for code in codes:
+        src = code.encode()
+        leaves, stack = [], [parser.parse(src).root_node]
+        while stack:  # the reference's tree_to_token_index
+            node = stack.pop()
+            if (node.child_count == 0 or node.type in ("string", "string_literal")) and node.type != "comment":
+                leaves.append(node)
+            else:
+                stack.extend(reversed(node.children))
+        keys = [(x.start_point, x.end_point) for x in leaves]
+        for chars in (True, False):
+            expected = codebleu._index_to_code(code, src, keys, chars)
+            assert _leaf_texts(code, chars) == [expected[k][1] for k in keys], (code, chars)
+
+
+def _leaf_texts(code: str, chars: bool) -> list[str]:
+    captured: list = []
+    real = codebleu.Tree
+
+    class Spy(real):
+        __slots__ = ()
+
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            captured.append(self.ltext)
+
+    codebleu.Tree = Spy
+    try:
+        codebleu.analyse(code, byte_columns_as_chars=chars)
+    finally:
+        codebleu.Tree = real
+    return captured[0]
 
 
 # --------------------------------------------------------------- errors
@@ -252,6 +299,18 @@ def test_worker_processes_give_the_same_result():
     assert score(pred, true, workers=2) == score(pred, true, workers=1)
     assert score(pred, true, workers=3, profile="strict") == score(pred, true, workers=1, profile="strict")
     assert codebleu.default_workers(10) == 1
+
+
+def test_a_failing_worker_process_changes_nothing(monkeypatch):
+    # whatever a child does not deliver is computed by the parent
+    import os
+
+    true = dict(list(_avatar().items())[:60])
+    keys = list(true)
+    pred = {k: true[keys[(i + 2) % len(keys)]] for i, k in enumerate(keys)}
+    expected = score(pred, true, workers=1)
+    monkeypatch.setattr(codebleu, "_child", lambda *args: os._exit(3))
+    assert score(pred, true, workers=2) == expected
 
 
 def test_threads_get_their_own_parser():

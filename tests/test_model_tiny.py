@@ -320,7 +320,7 @@ def test_body_from_a_local_folder(model, samples, tmp_path):
     assert torch.equal(other.blocks[0].mlp.up_proj.weight, raw.model.layers[0].mlp.up_proj.weight)
     out = other("C2C", other.collate("C2C", samples["C2C"]))
     assert torch.isfinite(out["loss"])
-    with pytest.raises(UserError, match="cannot load body"):
+    with pytest.raises(UserError, match="cannot load (body|tokenizer)"):
         FusionBrain(cfg.replace(body=str(tmp_path / "nowhere")), tasks=["C2C"])
 
 
@@ -343,3 +343,24 @@ def test_c2c_output_detokenizes_to_python():
     scope: dict = {}
     exec(compile(src, "<c2c>", "exec"), scope)
     assert scope["f"](2) == 3
+
+
+def test_beam_search_one_step_is_the_argmax(model):
+    prefixes = [[model.embed_ids(model.text_ids("int f ( ) {"))],
+                [model.embed_ids(model.text_ids("return"))]]
+    with torch.inference_mode():
+        greedy = model.generate(prefixes, 1)
+        beams = model.generate(prefixes, 1, num_beams=3)
+        longer = model.generate(prefixes, 5, num_beams=3)
+    assert beams == greedy
+    assert all(0 < len(s) <= 5 or s == [] for s in longer)
+    assert all(model.eos_id not in s for s in longer)
+
+
+def test_zsod_without_phrases(model, samples):
+    empty = [ZsODSample("e", samples["zsOD"][0].image_path, {})]
+    assert model.predict("zsOD", empty) == [{}]
+    mixed = empty + samples["zsOD"][:1]
+    assert model.predict("zsOD", mixed)[0] == {}
+    out = model("zsOD", model.collate("zsOD", empty))
+    assert out["loss"].item() == 0.0

@@ -10,9 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import test_train_support as toy
 import torch
 
-import test_train_support as toy
 from fusionbrain.errors import UserError
 from fusionbrain.train import checkpoint as ckpt_lib
 from fusionbrain.train.config import TrainConfig, load_config

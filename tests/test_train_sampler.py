@@ -57,3 +57,10 @@ def test_state_round_trip_continues_exactly():
     assert [s.next_indices("A", 3) for _ in range(5)] == [t.next_indices("A", 3) for _ in range(5)]
     with pytest.raises(UserError):
         TaskSampler({"A": 8, "B": 5}, rule="uniform", seed=2).load_state_dict(state)
+
+
+def test_weighted_rule_uses_given_weights():
+    w = task_weights(SIZES, "weighted", weights={"A": 1, "B": 3})
+    assert w == pytest.approx({"A": 0.25, "B": 0.75})
+    with pytest.raises(UserError, match="B"):
+        task_weights(SIZES, "weighted", weights={"A": 1})

@@ -53,14 +53,14 @@ class FusionBrainConfig:
     htr_max_width: int = 384
     htr_channels: int = 64
     # VQA
-    vqa_max_question_tokens: int = 24
-    vqa_max_answer_tokens: int = 6
+    vqa_max_question_tokens: int = 40  # Russian takes ~3x the tokens of English
+    vqa_max_answer_tokens: int = 12  # "прямоугольник" is 11 tokens
     # C2C
     c2c_max_source_tokens: int = 160
     c2c_max_target_tokens: int = 160
     # zsOD
     zsod_queries: int = 4
-    zsod_max_phrase_tokens: int = 12
+    zsod_max_phrase_tokens: int = 24
     zsod_score_threshold: float = 0.5
     zsod_loss_l1: float = 5.0
     zsod_loss_giou: float = 2.0

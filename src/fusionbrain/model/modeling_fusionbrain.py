@@ -58,7 +58,8 @@ class FusionBrain(nn.Module):
         if any(getattr(m, "NEEDS_VISION", False) for m in self._head_modules.values()):
             from fusionbrain.model.vision import VisionEncoder
 
-            self.vision = VisionEncoder(config, self.hidden_size)
+            scale = float(self.embedding.weight.detach().float().std())
+            self.vision = VisionEncoder(config, self.hidden_size, token_scale=scale)
         # Head initialisation is seeded so two builds of one config are identical.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed + 2)
@@ -414,7 +415,7 @@ class FusionBrain(nn.Module):
         frozen = self._frozen_names()
         state = {}
         for name, t in self.state_dict().items():
-            if name in frozen or name.startswith("body.") and "lora_" not in name:
+            if name in frozen or (name.startswith("body.") and "lora_" not in name):
                 continue  # frozen body buffers (rotary) are rebuilt from the source
             if name.startswith("vision.backbone.") and not self.config.vision_trainable:
                 continue
@@ -468,9 +469,11 @@ class FusionBrain(nn.Module):
         config = FusionBrainConfig.from_dict(meta["model"], source=str(cfg_path))
         if not isinstance(meta["tasks"], list) or not meta["tasks"]:
             raise UserError("expected a non-empty list of task names", path=cfg_path, key="tasks")
+        if not isinstance(meta["frozen"], dict):
+            raise UserError("expected an object of fingerprints", path=cfg_path, key="frozen")
         model = cls(config, tasks=meta["tasks"])
         got = model.frozen_fingerprints()
-        for part, want in dict(meta["frozen"]).items():
+        for part, want in meta["frozen"].items():
             if got.get(part) != want:
                 raise UserError(f"the frozen {part} weights differ from the ones this model was "
                                 f"trained on (fingerprint {got.get(part)} != {want})",

@@ -96,7 +96,8 @@ class _TinyCNN(nn.Module):
 class VisionEncoder(nn.Module):
     """CNN feature map -> ``grid**2`` image tokens of width ``hidden_size``."""
 
-    def __init__(self, config: FusionBrainConfig, hidden_size: int) -> None:
+    def __init__(self, config: FusionBrainConfig, hidden_size: int,
+                 token_scale: float = 1.0) -> None:
         super().__init__()
         if config.vision == DEFAULT_VISION:
             self.backbone = load_efficientnet_lite0(with_fc=False)
@@ -117,7 +118,12 @@ class VisionEncoder(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(self.grid)
         self.norm = nn.LayerNorm(channels)
         self.proj = nn.Linear(channels, hidden_size)
-        self.pos = nn.Parameter(torch.randn(self.grid * self.grid, hidden_size) * 0.02)
+        # image tokens start at the size of the body's text token embeddings (its input
+        # statistics), not several times larger
+        self.out_norm = nn.LayerNorm(hidden_size)
+        with torch.no_grad():
+            self.out_norm.weight.fill_(token_scale)
+        self.pos = nn.Parameter(torch.randn(self.grid * self.grid, hidden_size) * token_scale * 0.1)
 
     @property
     def num_tokens(self) -> int:
@@ -157,4 +163,4 @@ class VisionEncoder(nn.Module):
 
     def forward(self, pixels: torch.Tensor, keys: list[str | None] | None = None
                 ) -> torch.Tensor:
-        return self.proj(self.norm(self.features(pixels, keys))) + self.pos
+        return self.out_norm(self.proj(self.norm(self.features(pixels, keys)))) + self.pos

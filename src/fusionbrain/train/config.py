@@ -38,8 +38,10 @@ class TrainConfig:
     warmup: float = 0.05  # warm-up steps (>= 1) or a fraction of all steps (< 1)
     min_lr_ratio: float = 0.1  # cosine decays to lr × this
     max_grad_norm: float = 1.0  # 0 disables clipping
-    sampling: str = "temperature"  # proportional | temperature | uniform | round_robin
+    # proportional | temperature | uniform | round_robin | weighted (by task_weights)
+    sampling: str = "temperature"
     temperature: float = 2.0
+    task_weights: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     eval_every: int = 0  # steps between validations (0: only at the end)
     eval_max_samples: int = 64  # per task, the first N of the valid split

@@ -190,9 +190,18 @@ class EnergyMeter:
                 "phases": {k: dict(v) for k, v in self.phases.items()}, "total": total}
 
     def save(self, path: str | os.PathLike[str]) -> dict[str, Any]:
-        """Add this process's phases to ``path`` (kept from earlier, resumed runs) and write it."""
+        """Add the phases measured since the last save to ``path`` and write it.
+
+        ``path`` keeps what earlier saves and earlier (killed, resumed) runs measured; an open
+        phase is split at this point so that its time so far is included.
+        """
         path = Path(path)
+        if self._active is not None:
+            name = self._active
+            self._end()
+            self._begin(name)
         merged = self.summary()
+        self.phases = {}
         if path.exists():
             old = read_json(path, expect=dict)
             for name, vals in (old.get("phases") or {}).items():

@@ -367,7 +367,8 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
     # model
     ckpt = ckpt_lib.checkpoint_dir(out, "last") if spec.resume else None
     if spec.resume and ckpt is None:
-        raise UserError("nothing to resume (no last/ checkpoint yet)", path=out)
+        raise UserError("nothing to resume: the run stopped before its first checkpoint "
+                        "(delete the folder and start again)", path=out)
     if ckpt is not None:
         model = import_class(cfg.model_class).from_pretrained(ckpt / ckpt_lib.MODEL_DIR)
     else:
@@ -379,7 +380,8 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
     opt, n_trainable = make_optimizer(model, tasks, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, steps, warmup, cfg.min_lr_ratio))
-    sampler = TaskSampler(sizes, rule=cfg.sampling, temperature=cfg.temperature, seed=cfg.seed)
+    sampler = TaskSampler(sizes, rule=cfg.sampling, temperature=cfg.temperature, seed=cfg.seed,
+                          weights=cfg.task_weights)
     start, best_s, best_step, mix, elapsed0 = 0, -math.inf, None, {t: 0 for t in tasks}, 0.0
     samples_done = 0
     if ckpt is not None:
@@ -461,6 +463,7 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
                      "elapsed_s": elapsed0 + time.perf_counter() - t_run}
             ckpt_lib.save_checkpoint(out, "last", model, state=state, info={
                 "step": step, "steps_total": steps, "mode": spec.mode, "tasks": tasks})
+            meter.save(out / ENERGY)  # a killed run keeps the energy measured so far
         barrier(info)
 
     try:

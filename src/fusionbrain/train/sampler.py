@@ -13,20 +13,31 @@ from typing import Any
 
 from fusionbrain.errors import UserError
 
-RULES = ("proportional", "temperature", "uniform", "round_robin")
+RULES = ("proportional", "temperature", "uniform", "round_robin", "weighted")
 
 
-def task_weights(sizes: dict[str, int], rule: str, temperature: float = 2.0) -> dict[str, float]:
+def task_weights(sizes: dict[str, int], rule: str, temperature: float = 2.0,
+                 weights: dict[str, float] | None = None) -> dict[str, float]:
     """Probability of each task per step.
 
     proportional: p ∝ n; temperature: p ∝ n^(1/T) (T=1 proportional, T→∞ uniform);
-    uniform: equal; round_robin: equal, but drawn in a fixed cycle (see :class:`TaskSampler`).
+    uniform: equal; round_robin: equal, but drawn in a fixed cycle (see :class:`TaskSampler`);
+    weighted: p ∝ the given ``weights`` (e.g. to give cheap tasks more steps).
     """
     if rule not in RULES:
         raise UserError(f"unknown sampling rule {rule!r}; expected one of {', '.join(RULES)}")
     if not sizes:
         raise UserError("no task to train on (no training samples found)")
-    if rule in ("uniform", "round_robin"):
+    if rule == "weighted":
+        weights = weights or {}
+        missing = [t for t in sizes if t not in weights]
+        if missing:
+            raise UserError(f"sampling 'weighted' needs task_weights for {', '.join(missing)}")
+        if any(float(weights[t]) < 0 for t in sizes) or not sum(float(weights[t])
+                                                                  for t in sizes):
+            raise UserError("task_weights must be >= 0 and not all 0")
+        raw = {t: float(weights[t]) for t in sizes}
+    elif rule in ("uniform", "round_robin"):
         raw = {t: 1.0 for t in sizes}
     elif rule == "proportional":
         raw = {t: float(n) for t, n in sizes.items()}
@@ -48,12 +59,13 @@ class TaskSampler:
     """
 
     def __init__(self, sizes: dict[str, int], *, rule: str = "proportional",
-                 temperature: float = 2.0, seed: int = 0) -> None:
+                 temperature: float = 2.0, seed: int = 0,
+                 weights: dict[str, float] | None = None) -> None:
         self.sizes = {t: int(n) for t, n in sizes.items() if int(n) > 0}
         self.rule = rule
         self.temperature = temperature
         self.seed = int(seed)
-        self.weights = task_weights(self.sizes, rule, temperature)
+        self.weights = task_weights(self.sizes, rule, temperature, weights)
         self.tasks = list(self.sizes)
         # per task: (epoch, position in that epoch's permutation)
         self.cursor: dict[str, list[int]] = {t: [0, 0] for t in self.tasks}

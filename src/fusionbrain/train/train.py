@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "optional with --resume")
     parser.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs)")
     parser.add_argument("--config", type=Path,
-                        help="training config JSON (see configs/); default: tiny test settings")
+                        help="training config JSON (default: configs/cpu-main.json)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="optimizer steps in total (overrides config)")
     length.add_argument("--epochs", type=float, help="passes over the training data")
@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--epochs must be > 0")
     if not args.resume and args.data is None:
         raise UserError("--data is required (except with --resume)")
+    if args.config is None and not args.resume:
+        from fusionbrain.train.experiment_cli import default_config_path
+
+        args.config = default_config_path()
     cfg = load_config(args.config)
     spec = RunSpec(mode=args.mode, task=args.task, data=args.data, out=args.out,
                    steps=args.steps, epochs=args.epochs, resume=args.resume,

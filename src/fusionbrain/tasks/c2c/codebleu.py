@@ -12,24 +12,44 @@ Components, all corpus-level (see docs/competition.md, "C2C"):
   children, compared as S-expressions) found anywhere in the candidate's tree;
 - data-flow match: :mod:`fusionbrain.tasks.c2c.dataflow`.
 
-Speed: each distinct string is parsed and analysed once (:class:`CodeAnalysis`; the
-reference parses every pair four times), the tree-sitter language is loaded once per
-process, the tree is read in one pre-order pass, all subtree S-expressions are cut from
-one ``str(root)``, the data-flow walk skips the subtrees that need no special handling,
-and the reference's quadratic list look-ups are replaced by counters.  Parsing is then
-about a third of the time (bench/score_speed.py).
+Speed (bench/score_speed.py; CPU seconds for the 682 AVATAR pairs, 2-core AMD EPYC
+under load): tree-sitter's parse is the floor -- about 0.5 s, 1315 distinct strings,
+mostly error recovery, since the token text is not valid Python (the detokenised
+source parses five times faster) -- and everything else is now about as much again:
+
+- each distinct string is parsed and analysed once (:class:`CodeAnalysis`; the
+  reference parses every pair four times); the language is loaded once per process;
+- the tree is read with one cursor walk (one Node object per node, no per-parent child
+  lists); per node only ``kind_id`` and ``descendant_count`` are asked, and everything
+  else comes from C-level ``map`` / ``compress`` / ``accumulate`` passes;
+- all subtree S-expressions are cut from one ``str(root)``, paired with ``split`` and
+  ``accumulate`` (no numpy, whose import alone cost 0.07 s);
+- the data-flow walk visits only the subtrees that need special handling and, within
+  them, only the tokens whose text differs from their type;
+- the reference's quadratic list look-ups are counters, and clipped counts are sums
+  over key-set intersections;
+- the cyclic garbage collector is paused while scoring (its passes over the few hundred
+  thousand objects cost over a tenth of the time);
+- with ``workers`` > 1 the pairs are shared out between forked processes, which send
+  back only per-pair counts (:func:`corpus_scores_code`).
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import os
+import pickle
 import re
+import signal
+import struct
 import sys
 import threading
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, compress, islice, repeat
+from operator import add, attrgetter, eq, le, lt, sub
 
 from fusionbrain.tasks.c2c.dataflow import (
     FIELD_TYPES,
@@ -40,6 +60,8 @@ from fusionbrain.tasks.c2c.dataflow import (
     data_flow,
     normalized_counts,
 )
+
+STRINGY_SET = frozenset(STRINGY)
 
 KEYWORDS = frozenset(
     "False None True and as assert async await break class continue def del elif else except "
@@ -77,76 +99,183 @@ class CodeAnalysis:
     n_dfg: int
 
 
+class _Kinds:
+    """Per-language tables indexed by a node's ``kind_id``: reading one small integer per
+    node (and looking its type and namedness up here) is much cheaper than asking each
+    node for its ``type`` string and ``is_named``."""
+
+    def __init__(self, language) -> None:
+        ids = [*range(language.node_kind_count), 0xFFFF]  # 0xFFFF: ERROR
+        names = {k: language.node_kind_for_id(k) for k in ids}
+        # one string object per type name, so that type comparisons hit identity
+        canon: dict[str, str] = {}
+        self.name = {k: canon.setdefault(v, v) for k, v in names.items() if v is not None}
+        self.named = frozenset(k for k in self.name if language.node_kind_is_named(k))
+
+
+_kinds: _Kinds | None = None
+_kind_id = attrgetter("kind_id")
+_desc = attrgetter("descendant_count")
+_start = attrgetter("start_byte")
+_end = attrgetter("end_byte")
+
+
+def _tables() -> _Kinds:
+    global _kinds
+    if _kinds is None:
+        _kinds = _Kinds(get_parser().language)
+    return _kinds
+
+
 def analyse(code: str, *, byte_columns_as_chars: bool = True) -> CodeAnalysis:
     """Parse ``code`` once and compute everything CodeBLEU needs from it.
 
     ``byte_columns_as_chars`` reproduces the reference's token cutting (tree-sitter byte
     columns used as character indices); False cuts tokens by bytes (strict profile).
+
+    Per node only ``kind_id`` and ``descendant_count`` are read (leaves: also their byte
+    range); everything else is derived with C-level ``map``/``compress`` passes rather
+    than Python loops.  Facts relied on (checked against tree-sitter's own attributes
+    on the test corpora): ``child_count > 0`` iff ``descendant_count > 1``; a missing
+    node is a leaf of zero width.
     """
     tokens = code.split()
     src = code.encode("utf-8")  # UnicodeEncodeError (lone surrogates) is the caller's to report
     root = get_parser().parse(src).root_node
+    kt = _tables()
 
-    # All visible nodes in pre-order (the one Python loop over the tree), then their
-    # attributes by comprehension.
+    # All visible nodes in pre-order (the one Python loop over the tree).  A cursor
+    # visits the same nodes as ``node.children`` recursively, in the same order, but
+    # builds one Node object per node instead of one list of them per parent.
     nodes: list = []
-    stack = [root]
-    pop, push_all, add = stack.pop, stack.extend, nodes.append
-    while stack:
-        node = pop()
-        add(node)
-        children = node.children
-        if children:
-            push_all(reversed(children))
+    cursor = root.walk()
+    append = nodes.append
+    first_child, next_sibling, parent = cursor.goto_first_child, cursor.goto_next_sibling, cursor.goto_parent
+    while True:
+        append(cursor.node)
+        if first_child():
+            continue
+        while not next_sibling():
+            if not parent():
+                break
+        else:
+            continue
+        break
     n = len(nodes)
-    ntype = [x.type for x in nodes]
-    cc = [x.child_count for x in nodes]
-    dc = [x.descendant_count for x in nodes]
-    named = [x.is_named for x in nodes]
-    missing = [x.is_missing for x in nodes]
+    rng = range(n)
+    kinds = list(map(_kind_id, nodes))
+    try:
+        ntype = list(map(kt.name.__getitem__, kinds))
+        named = list(map(kt.named.__contains__, kinds))
+    except KeyError:  # a kind the language table does not list: ask the nodes
+        ntype = [x.type for x in nodes]
+        named = [x.is_named for x in nodes]
+    dc = list(map(_desc, nodes))
+    childless = list(compress(rng, map((1).__eq__, dc)))
+    cnodes = list(map(nodes.__getitem__, childless))
+    cstart = list(map(_start, cnodes))
+    cend = list(map(_end, cnodes))
+    # missing nodes are zero-width leaves; only those are asked
+    missing = [i for i, x in compress(zip(childless, cnodes, strict=True), map(eq, cstart, cend)) if x.is_missing]
+    kset = set(ntype)
 
     # Syntax match: the root and every node with children, as S-expressions.  The
     # nodes an S-expression prints are the named and the missing ones.
-    printed = [nm or ms for nm, ms in zip(named, missing, strict=True)]
+    printed = named
+    for i in missing:
+        printed[i] = True
     printed[0] = True
-    pidx = [i for i in range(n) if printed[i]]
-    flags = [cc[i] > 0 for i in pidx]
+    pidx = list(compress(rng, printed))
+    flags = list(map((1).__lt__, map(dc.__getitem__, pidx)))
+    if sum(flags) != n - len(childless):  # some node with children is not printed
+        sexps_extra = [str(nodes[i]) for i in compress(rng, map((1).__lt__, dc)) if not printed[i]]
+    else:
+        sexps_extra = []
     flags[0] = True  # the root counts even without children
-    sexps = _subtree_sexps(root, flags, lambda: {j: ntype[i] for j, i in enumerate(pidx) if missing[i]},
+    missing_set = set(missing)
+
+    def wanted_sizes() -> list[int]:
+        # printed nodes in each wanted node's subtree (pre-order ids i .. i + dc[i]):
+        # those of pidx from the node's own position k up to the first id past it
+        wn = list(compress(pidx, flags))
+        ends = map(bisect_left, repeat(pidx), map(add, wn, map(dc.__getitem__, wn)))
+        return list(map(sub, ends, compress(range(len(pidx)), flags)))
+
+    sexps = _subtree_sexps(root, flags, wanted_sizes,
+                           lambda: {j: ntype[i] for j, i in enumerate(pidx) if i in missing_set},
                            lambda: [nodes[i] for i in pidx])
-    sexps += [str(nodes[i]) for i in range(n) if cc[i] and not printed[i]]
+    sexps += sexps_extra
 
     # Data flow: leaves (tokens) and the node types handled specially, minus whatever
     # lies inside a string token (the reference never looks there).
-    leaf = [(c == 0 or t in STRINGY) and t != "comment" for t, c in zip(ntype, cc, strict=True)]
-    leafidx = [i for i in range(n) if leaf[i]]
-    specials = [i for i in range(n) if ntype[i] in SPECIAL]
-    strings = [i for i in leafidx if cc[i]]
+    if "comment" in kset:
+        lpos = [k for k, i in enumerate(childless) if ntype[i] != "comment"]
+    else:
+        lpos = None
+    leafidx = childless if lpos is None else [childless[k] for k in lpos]
+    strings = [i for i in compress(rng, map(STRINGY_SET.__contains__, ntype)) if dc[i] > 1] \
+        if not STRINGY_SET.isdisjoint(kset) else []
+    specials = list(compress(rng, map(SPECIAL.__contains__, ntype))) if not SPECIAL.isdisjoint(kset) else []
+    inside: set[int] = set()
     if strings:
-        inside: set[int] = set()
         for i in strings:
             if i not in inside:
                 inside.update(range(i + 1, i + dc[i]))
-        leafidx = [i for i in leafidx if i not in inside]
+        outer = [i for i in strings if i not in inside]
+        keep = [k for k, i in enumerate(leafidx) if i not in inside]
+        if len(keep) != len(leafidx):
+            lpos = keep if lpos is None else [lpos[k] for k in keep]
+        # merge the string nodes into the leaves, in pre-order
+        base = childless if lpos is None else [childless[k] for k in lpos]
+        lstart = cstart if lpos is None else [cstart[k] for k in lpos]
+        lend = cend if lpos is None else [cend[k] for k in lpos]
+        leafidx = sorted(base + outer)
+        if outer:
+            pos = {i: k for k, i in enumerate(base)}
+            sb = {i: (nodes[i].start_byte, nodes[i].end_byte) for i in outer}
+            lstart = [lstart[pos[i]] if i in pos else sb[i][0] for i in leafidx]
+            lend = [lend[pos[i]] if i in pos else sb[i][1] for i in leafidx]
         specials = [i for i in specials if i not in inside]
     else:
-        inside = set()
-    if specials:
-        mark = [0] * (n + 1)
-        for i in specials:
-            mark[i + 1] = 1
-        cum = list(accumulate(mark))
-        plain = [cum[i + d] == cum[i] for i, d in enumerate(dc)]
+        outer = []
+        lstart = cstart if lpos is None else [cstart[k] for k in lpos]
+        lend = cend if lpos is None else [cend[k] for k in lpos]
+    ltype = list(map(ntype.__getitem__, leafidx))
+
+    # Tokens of the leaves, cut from the source as the reference does.
+    if byte_columns_as_chars and "\n" not in code:
+        # one line (the usual token text): rows are 0, columns are byte offsets
+        ltext = list(map(code.__getitem__, map(slice, lstart, lend)))
+    elif not byte_columns_as_chars:
+        # by bytes: the reference's line-wise cut (rejoined with "\n") is this slice
+        ltext = [src[a:b].decode("utf-8", "replace") for a, b in zip(lstart, lend, strict=True)]
+    elif code.isascii():
+        # characters are bytes; the reference joins the lines of a multi-line token
+        # without their "\n"
+        ltext = list(map(code.__getitem__, map(slice, lstart, lend)))
+        ltext = [t.replace("\n", "") if "\n" in t else t for t in ltext]
     else:
-        plain = [True] * n
-    tree = Tree(ntype, dc, leaf, leafidx, plain)
-    for i in strings:
-        if i not in inside:
-            tree.strkids[i] = cc[i]
+        lkey = [(nodes[i].start_point, nodes[i].end_point) for i in leafidx]
+        index_to_code = _index_to_code(code, src, lkey, byte_columns_as_chars)
+        ltext = [index_to_code[k][1] for k in lkey]
+    # A later token with the same source range overwrites an earlier one in the
+    # reference's dict (only zero-width tokens can share one); with no zero-width token
+    # and strictly increasing starts every range is distinct.
+    L = len(leafidx)
+    if any(map(eq, lstart, lend)) or not all(map(lt, lstart, islice(lstart, 1, None))):
+        keys = list(zip(lstart, lend, strict=True))
+        last = dict(zip(keys, range(L), strict=True))
+        lidx = list(map(last.__getitem__, keys))
+    else:
+        lidx = list(range(L))
+
+    tree = Tree(ntype, dc, leafidx, ltype, ltext, lidx, specials)
+    for i in outer:
+        tree.strkids[i] = nodes[i].child_count
     for i in specials:
         wanted = FIELD_TYPES.get(ntype[i])
         if wanted:
-            kids = tree.kids[i]
+            kids = tree.kids(i)
             fi: dict[str, int | None] = {}
             for f in wanted:
                 target = nodes[i].child_by_field_name(f)
@@ -170,17 +299,7 @@ def analyse(code: str, *, byte_columns_as_chars: bool = True) -> CodeAnalysis:
         tree.depths = depths
         tree.depth = max(depths)
 
-    # Tokens of the leaves, cut from the source as the reference does; a later token
-    # with the same (start, end) overwrites an earlier one, as in its dict.
-    if byte_columns_as_chars and "\n" not in code:
-        # one line (the usual token text): rows are 0, columns are byte offsets
-        lkey = [nodes[i].byte_range for i in leafidx]
-        index_to_code = {k: (idx, code[k[0]:k[1]]) for idx, k in enumerate(lkey)}
-    else:
-        lkey = [(nodes[i].start_point, nodes[i].end_point) for i in leafidx]
-        index_to_code = _index_to_code(code, src, lkey, byte_columns_as_chars)
-    ic = [index_to_code[k] for k in lkey]
-    dfg_counts, n_dfg = normalized_counts(data_flow(tree, ic))
+    dfg_counts, n_dfg = normalized_counts(data_flow(tree))
     return CodeAnalysis(tokens, Counter(sexps), len(sexps), dfg_counts, n_dfg)
 
 
@@ -198,11 +317,9 @@ def analyse_code(code: str, strict: bool = False) -> CodeAnalysis:
 
 
 def analyse_many(codes: list[str], *, strict: bool = False) -> dict[str, CodeAnalysis]:
-    """Analyse each distinct string of ``codes`` once.
-
-    (Worker processes were tried: on the 2-core machines here, shipping the analyses
-    back -- about 14 MB for the 682 AVATAR pairs -- costs what the second core saves.)
-    """
+    """Analyse each distinct string of ``codes`` once.  (Worker processes do not ship
+    analyses -- about 14 MB for the 682 AVATAR pairs -- but only per-pair counts: see
+    :func:`corpus_scores_code`.)"""
     return {c: analyse_code(c, strict) for c in dict.fromkeys(codes)}
 
 
@@ -210,67 +327,67 @@ _QUOTED_PARENS = ('"("', '")"', "'('", "')'")
 _MISSING = re.compile(r"\(MISSING ")
 
 
-def _subtree_sexps(root, flags: list[bool], printed_missing, printed_nodes) -> list[str]:
+def _subtree_sexps(root, flags: list[bool], wanted_sizes, printed_missing, printed_nodes) -> list[str]:
     """``str(node)`` for the root and every node with children, from one ``str(root)``.
 
     ``flags`` has one entry per node the S-expression prints (the named and the missing
-    ones, in pre-order): whether its own S-expression is wanted.  That S-expression is
-    the balanced span of the root's starting at the node's opening parenthesis; spans
-    are paired level by level with numpy.  Two things need care: quoted parentheses
-    (``(MISSING ")")``, ``(UNEXPECTED '(')``), masked before pairing, and missing *hidden*
-    tokens, which the string prints as ``(MISSING name)`` although they are no node's
-    child; ``printed_missing()`` (printed position -> type of the missing nodes) tells
-    them apart.  Anything that does not line up falls back to one ``str()`` per node.
+    ones, in pre-order): whether its own S-expression is wanted; ``wanted_sizes()``
+    gives, per wanted node, how many printed nodes its subtree holds.  A node's
+    S-expression is the balanced span of the root's from its opening parenthesis: the
+    k-th "(" opens the k-th printed node, and the ")" are in post-order, so the node
+    at k with a subtree of s printed nodes closes at the (s - 1 + closes before it)-th
+    ")".  All positions come from ``split`` / ``accumulate`` (C loops, no numpy).  Two
+    things need care: quoted parentheses (``(MISSING ")")``, ``(UNEXPECTED '(')``),
+    masked first, and missing *hidden* tokens, which the string prints as ``(MISSING
+    name)`` although they are no node's child; ``printed_missing()`` (printed position
+    -> type of the missing nodes) tells them apart, and such strings are paired level
+    by level instead.  Anything that does not line up falls back to one ``str()`` per
+    node.
     """
-    import numpy as np
-
     text = str(root)
     clean = text
     for q in _QUOTED_PARENS:
         if q in clean:
             clean = clean.replace(q, q[0] + "_" + q[2])  # same length, no parenthesis
-    if "INVALID)" in clean or not clean.isascii():
+    if "INVALID)" in clean:
         return _sexps_slow(flags, printed_nodes)
-    arr = np.frombuffer(clean.encode("ascii"), dtype=np.uint8)
-    op = np.flatnonzero(arr == 40)
-    cl = np.flatnonzero(arr == 41)
-    if len(op) != len(cl) or len(op) < len(flags):
+    parts = clean.split("(")
+    cparts = clean.split(")")
+    n_open = len(parts) - 1
+    if n_open != len(cparts) - 1 or n_open < len(flags):
         return _sexps_slow(flags, printed_nodes)
-    # pair each "(" with its ")": same nesting level, in position order
-    pos = np.concatenate((op, cl))
-    step = np.concatenate((np.ones(len(op), np.int64), np.full(len(cl), -1, np.int64)))
-    order = np.argsort(pos, kind="stable")
-    after = np.cumsum(step[order])
-    if after.min() < 0:
+    # cb[k]: the ")" before the k-th "("; balanced iff never more than the "(" before
+    cb = list(accumulate(map(str.count, parts, repeat(")"))))
+    if not all(map(le, cb, range(n_open))):
         return _sexps_slow(flags, printed_nodes)
-    level = np.empty_like(after)
-    level[order] = after
-    lv_open, lv_close = level[: len(op)], level[len(op):] + 1
-    oo = np.lexsort((op, lv_open))
-    oc = np.lexsort((cl, lv_close))
-    if not np.array_equal(lv_open[oo], lv_close[oc]):
+    opos = list(map(add, accumulate(map(len, parts)), range(n_open)))
+    # cend[m + 1]: just past the m-th ")"
+    cend = [0, *map(add, accumulate(map(len, cparts)), range(1, n_open + 1))]
+    if n_open == len(flags):
+        wanted = list(compress(range(n_open), flags))
+        close = map(cend.__getitem__, map(add, wanted_sizes(), map(cb.__getitem__, wanted)))
+        return list(map(text.__getitem__, map(slice, map(opos.__getitem__, wanted), close)))
+    # drop the opens of missing hidden tokens
+    missing = printed_missing()
+    starts = [m.start() for m in _MISSING.finditer(clean)]
+    drop: list[int] = []
+    for at in starts:
+        k = bisect_left(opos, at)
+        rest = text[at + 9:]
+        name = rest[1:rest.index('"', 1)] if rest.startswith('"') else rest[:rest.index(")")]
+        if missing.get(k - len(drop)) != name:
+            drop.append(k)
+    if len(drop) != n_open - len(flags):
         return _sexps_slow(flags, printed_nodes)
-    close_of = np.empty_like(op)
-    close_of[oo] = cl[oc]
-    extra_n = len(op) - len(flags)
-    if extra_n:
-        # drop the opens of missing hidden tokens
-        missing = printed_missing()
-        starts = [m.start() for m in _MISSING.finditer(clean)]
-        ks = np.searchsorted(op, starts).tolist()
-        drop: list[int] = []
-        for k, at in zip(ks, starts, strict=True):
-            rest = text[at + 9:]
-            name = rest[1:rest.index('"', 1)] if rest.startswith('"') else rest[:rest.index(")")]
-            if missing.get(k - len(drop)) != name:
-                drop.append(k)
-        if len(drop) != extra_n:
-            return _sexps_slow(flags, printed_nodes)
-        keep = np.ones(len(op), dtype=bool)
-        keep[drop] = False
-        op, close_of = op[keep], close_of[keep]
-    sel = np.flatnonzero(np.asarray(flags, dtype=bool))
-    return [text[a:b] for a, b in zip(op[sel].tolist(), (close_of[sel] + 1).tolist(), strict=True)]
+    # pair each "(" with its ")" level by level (stable sorts by nesting level)
+    odepth = list(map(sub, range(n_open), cb))
+    cdepth = list(map(sub, accumulate(map(str.count, cparts, repeat("("))), range(1, n_open + 1)))
+    oo = sorted(range(n_open), key=odepth.__getitem__)
+    oc = sorted(range(n_open), key=cdepth.__getitem__)
+    close_at = dict(zip(oo, [cend[m + 1] for m in oc], strict=True))
+    dropped = set(drop)
+    kept = [k for k in range(n_open) if k not in dropped]
+    return [text[opos[k]:close_at[k]] for k in compress(kept, flags)]
 
 
 def _sexps_slow(flags: list[bool], printed_nodes) -> list[str]:
@@ -309,37 +426,38 @@ def _ngram_counts(tokens: list[str], n: int) -> Counter:
     return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
 
 
+def _clipped(a: Counter, b: Counter) -> int:
+    """Sum over the shared keys of the smaller count (exact: integers)."""
+    common = a.keys() & b.keys()
+    return sum(map(min, map(a.__getitem__, common), map(b.__getitem__, common)))
+
+
 def pair_counts(ref: CodeAnalysis, hyp: CodeAnalysis) -> tuple:
     """One pair's additive contribution to the corpus-level sums (see :func:`combine`)."""
     rt, ht = ref.tokens, hyp.tokens
     # Both BLEUs clip the same n-gram counts: sum over n-grams of min(hyp, ref) counts
     # (BLEU divides by the hypothesis' n-grams, the weighted one -- the reference's
-    # "modified recall" -- by the reference's).  Unigrams are summed in the reference's
-    # token order, with keyword weights, as the reference does.
+    # "modified recall" -- by the reference's).  The weighted unigram sums are float
+    # sums, so they are taken term by term in the reference's order (the reference
+    # token's first occurrence); a term that is zero leaves a float sum unchanged, so
+    # only the tokens the hypothesis shares are added to ``num``.
     hc = Counter(ht)
     rc = Counter(rt)
     num = den = 0
-    clipped = 0
+    keywords = KEYWORDS
     for g, c in rc.items():
-        w = 1 if g in KEYWORDS else 0.2
-        m = min(c, hc[g]) if g in hc else 0
-        clipped += m
-        num += m * w
+        w = 1 if g in keywords else 0.2
         den += c * w
-    clip = [clipped, 0, 0, 0]
+        m = hc.get(g)
+        if m:
+            num += (m if m < c else c) * w
+    clip = [_clipped(rc, hc), 0, 0, 0]
     for n in (2, 3, 4):
         if len(ht) >= n and len(rt) >= n:
-            hc = _ngram_counts(ht, n)
-            rc = _ngram_counts(rt, n)
-            if len(hc) > len(rc):
-                hc, rc = rc, hc
-            clip[n - 1] = sum(min(c, rc[g]) for g, c in hc.items() if g in rc)
-    hs = hyp.sexps
-    syn_match = sum(c for s, c in ref.sexps.items() if s in hs)
-    df_match = 0
-    if ref.n_dfg:
-        hd = hyp.dfg
-        df_match = sum(min(c, hd[e]) for e, c in ref.dfg.items())
+            clip[n - 1] = _clipped(_ngram_counts(ht, n), _ngram_counts(rt, n))
+    rs = ref.sexps
+    syn_match = sum(map(rs.__getitem__, rs.keys() & hyp.sexps.keys()))
+    df_match = _clipped(ref.dfg, hyp.dfg) if ref.n_dfg else 0
     return (clip, num, max(1, den), len(ht), len(rt), syn_match, ref.n_sexps, df_match, ref.n_dfg)
 
 
@@ -383,56 +501,156 @@ def corpus_scores(refs: list[CodeAnalysis], hyps: list[CodeAnalysis]) -> dict:
     return combine([pair_counts(r, h) for r, h in zip(refs, hyps, strict=True)])
 
 
-def _pool_job(job: tuple[list[tuple[str, str]], bool]) -> list[tuple]:
-    pairs, strict = job
-    cache: dict[str, CodeAnalysis] = {}
-
-    def get(code: str) -> CodeAnalysis:
-        a = cache.get(code)
+def _chunk_counts(refs: list[str], hyps: list[str], lo: int, hi: int, strict: bool,
+                  cache: dict[str, CodeAnalysis]) -> list[tuple]:
+    """:func:`pair_counts` of pairs ``lo:hi``, analysing each distinct string once."""
+    out = []
+    for r, h in zip(refs[lo:hi], hyps[lo:hi], strict=True):
+        a = cache.get(r)
         if a is None:
-            a = cache[code] = analyse_code(code, strict)
-        return a
+            a = cache[r] = analyse_code(r, strict)
+        b = cache.get(h)
+        if b is None:
+            b = cache[h] = analyse_code(h, strict)
+        out.append(pair_counts(a, b))
+    return out
 
-    return [pair_counts(get(r), get(h)) for r, h in pairs]
+
+# Pairs per unit of work shared between processes: small enough that the two finish
+# within a few milliseconds of each other, large enough that handing out units is free.
+_CHUNK = 12
+_ID = struct.Struct("<I")
 
 
-# Pairs per job of the process pool.
-_CHUNK = 32
+def _counts_forked(refs: list[str], hyps: list[str], strict: bool, workers: int) -> list[tuple] | None:
+    """The pairs' counts computed by this process and ``workers - 1`` forked children.
+
+    The chunks of pairs are handed out through a pipe filled beforehand with their
+    numbers: each process reads one number at a time (pipe reads of 4 bytes are
+    atomic), so whichever process is free takes the next chunk, and a process slowed
+    down by other load simply takes fewer.  Children send back only the counts of their
+    chunks (a few bytes per pair); whatever a child fails to deliver is computed here,
+    so the result never depends on the children.  None when no process can be forked.
+    """
+    n = len(refs)
+    chunk = max(_CHUNK, -(-n // 8000))  # at most 8000 ids: 32 KB, within a pipe's buffer
+    n_chunks = -(-n // chunk)
+    try:
+        qr, qw = os.pipe()
+    except OSError:
+        return None
+    children: list[tuple[int, int]] = []
+    try:
+        os.write(qw, b"".join(_ID.pack(c) for c in range(n_chunks)))
+        for _ in range(workers - 1):
+            try:
+                rr, rw = os.pipe()
+                pid = os.fork()
+            except OSError:
+                break
+            if pid == 0:  # child: never returns
+                _child(refs, hyps, strict, chunk, qr, qw, rr, rw)
+            os.close(rw)
+            children.append((pid, rr))
+        os.close(qw)
+        qw = -1
+        done: dict[int, list[tuple]] = {}
+        cache: dict[str, CodeAnalysis] = {}
+        while True:
+            got = os.read(qr, _ID.size)
+            if len(got) < _ID.size:
+                break
+            c = _ID.unpack(got)[0]
+            done[c] = _chunk_counts(refs, hyps, c * chunk, (c + 1) * chunk, strict, cache)
+        for pid, rr in children:
+            data = _read_all(rr)
+            os.close(rr)
+            _, status = os.waitpid(pid, 0)
+            if status == 0 and data:
+                try:
+                    done.update(pickle.loads(data))
+                except Exception:  # noqa: BLE001 -- a broken message: recompute below
+                    pass
+        children = []
+        for c in range(n_chunks):
+            if c not in done:
+                done[c] = _chunk_counts(refs, hyps, c * chunk, (c + 1) * chunk, strict, cache)
+        return [x for c in range(n_chunks) for x in done[c]]
+    finally:
+        if qw >= 0:
+            os.close(qw)
+        os.close(qr)
+        for pid, rr in children:  # interrupted: do not leave children behind
+            os.close(rr)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
+
+def _child(refs: list[str], hyps: list[str], strict: bool, chunk: int, qr: int, qw: int,
+           rr: int, rw: int) -> None:
+    code = 1
+    try:
+        os.close(qw)
+        os.close(rr)
+        _local.parser = None  # a parser of its own, not the parent's copy
+        done: dict[int, list[tuple]] = {}
+        cache: dict[str, CodeAnalysis] = {}
+        while True:
+            got = os.read(qr, _ID.size)
+            if len(got) < _ID.size:
+                break
+            c = _ID.unpack(got)[0]
+            done[c] = _chunk_counts(refs, hyps, c * chunk, (c + 1) * chunk, strict, cache)
+        data = memoryview(pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL))
+        while data:
+            data = data[os.write(rw, data):]
+        code = 0
+    finally:
+        os._exit(code)  # no atexit handlers, no flushing of the parent's buffers
+
+
+def _read_all(fd: int) -> bytes:
+    parts = []
+    while True:
+        b = os.read(fd, 1 << 16)
+        if not b:
+            return b"".join(parts)
+        parts.append(b)
 
 
 def corpus_scores_code(refs: list[str], hyps: list[str], *, strict: bool = False,
                        workers: int = 1) -> dict:
     """:func:`corpus_scores` from the code strings, in ``workers`` processes.
 
-    Each process analyses its share of the pairs and sends back only their counts, which
-    are summed here in the pairs' order, so the result is the same for any ``workers``.
+    Each process analyses its share of the pairs and only their counts travel; they are
+    summed here in the pairs' order, so the result is the same for any ``workers``.
+    The cyclic garbage collector is paused meanwhile: the analyses allocate a few
+    hundred thousand objects and hold no cycles, and its passes over them cost more
+    than a tenth of the time.
     """
-    if workers > 1 and len(refs) > _CHUNK:
-        import multiprocessing
-
-        pairs = list(zip(refs, hyps, strict=True))
-        jobs = [(pairs[i:i + _CHUNK], strict) for i in range(0, len(pairs), _CHUNK)]
-        try:
-            ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(workers, initializer=_fresh_parser) as pool:
-                counts = [c for part in pool.imap(_pool_job, jobs) for c in part]
-            return combine(counts)
-        except OSError:  # no processes to be had: do it here
-            pass
-    analyses = analyse_many(refs + hyps, strict=strict)
-    return combine([pair_counts(analyses[r], analyses[h]) for r, h in zip(refs, hyps, strict=True)])
-
-
-def _fresh_parser() -> None:
-    _local.parser = None
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        counts = None
+        if workers > 1 and len(refs) > 2 * _CHUNK and hasattr(os, "fork"):
+            counts = _counts_forked(refs, hyps, strict, workers)
+        if counts is None:
+            counts = _chunk_counts(refs, hyps, 0, len(refs), strict, {})
+        return combine(counts)
+    finally:
+        if gc_was_on:
+            gc.enable()
 
 
 def default_workers(n_pairs: int) -> int:
     """Processes for ``n_pairs`` pairs: the CPUs that are idle right now (usable CPUs minus
     the 1-minute load average), at most 4 -- but one when there are under 200 pairs, off
     Linux (fork), or in a process that runs other threads or has loaded torch (forking
-    such a process is not worth the risk).  On a busy machine a pool only adds overhead
-    (about 20 % more CPU in all), so then this is 1 too."""
+    such a process is not worth the risk).  On a busy machine a second process only
+    competes with the others, so then this is 1 too."""
     if n_pairs < 200 or not sys.platform.startswith("linux"):
         return 1
     if threading.active_count() > 1 or "torch" in sys.modules:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import sys
 from bisect import bisect_left
 from collections import Counter
+from itertools import chain, compress
+from operator import itemgetter, ne
 
 from fusionbrain.tasks.c2c.setorder import set_order
 
@@ -45,18 +47,47 @@ TOKEN_DEPTH_LIMIT = 997
 SORT_DEPTH_LIMIT = 993
 
 
-class _Kids:
-    """``kids[i]``: the children of node ``i`` (pre-order ids), None for a leaf."""
+class Tree:
+    """A tree-sitter tree as flat pre-order arrays, for the data-flow walk.
 
-    __slots__ = ("dc", "leaf", "memo")
+    Every visible node has a pre-order id; ``dc[i]`` is its number of descendants
+    (itself included), ``ntype[i]`` its type.  A *leaf* is what the reference treats as
+    one token (no children, or a string node), comments excepted; ``leafidx`` lists
+    their ids in source order, and per leaf position ``j``: ``ltype[j]``, ``ltext[j]``
+    (the token text as the reference cuts it) and ``lidx[j]`` (its token index: the
+    last leaf with the same source range, as the reference's dict keeps it).  ``var``
+    lists the leaf positions whose text differs from their type -- the only ones the
+    reference ever records -- so the walk skips punctuation and keywords without
+    looking at them.  ``specials`` (sorted) are the nodes of the types the reference
+    handles specially; a subtree without one is *plain*: its data flow is a
+    left-to-right pass over its leaves.  Nodes inside a string token are numbered but
+    never visited.
+    """
 
-    def __init__(self, dc: list[int], leaf: list[bool]) -> None:
-        self.dc, self.leaf, self.memo = dc, leaf, {}
+    __slots__ = ("ntype", "dc", "leafidx", "ltype", "ltext", "lidx", "var", "specials",
+                 "fields", "strkids", "depth", "depths", "_kids")
 
-    def __getitem__(self, i: int) -> list[int] | None:
-        if self.leaf[i]:
+    def __init__(self, ntype: list[str], dc: list[int], leafidx: list[int], ltype: list[str],
+                 ltext: list[str], lidx: list[int], specials: list[int]) -> None:
+        self.ntype, self.dc, self.leafidx, self.specials = ntype, dc, leafidx, specials
+        self.ltype, self.ltext, self.lidx = ltype, ltext, lidx
+        # C-level: positions j with ltype[j] != ltext[j]
+        self.var = list(compress(range(len(ltype)), map(ne, ltype, ltext)))
+        self.fields: dict[int, dict[str, int | None]] = {}
+        self.strkids: dict[int, int] = {}  # string leaf -> its real child count
+        self.depth = 0  # of the deepest data-flow node (only computed for big trees)
+        self.depths: list[int] = []  # per node (idem)
+        self._kids: dict[int, list[int]] = {}
+
+    def is_leaf(self, i: int) -> bool:
+        t = self.ntype[i]
+        return (self.dc[i] == 1 and t != "comment") or t in STRINGY
+
+    def kids(self, i: int) -> list[int] | None:
+        """The children of node ``i`` (pre-order ids), None for a leaf."""
+        if self.is_leaf(i):
             return None
-        out = self.memo.get(i)
+        out = self._kids.get(i)
         if out is None:
             dc = self.dc
             out = []
@@ -64,48 +95,19 @@ class _Kids:
             while c < end:
                 out.append(c)
                 c += dc[c]
-            self.memo[i] = out
+            self._kids[i] = out
         return out
 
+    def plain(self, i: int) -> bool:
+        sp = self.specials
+        return not sp or bisect_left(sp, i) == bisect_left(sp, i + self.dc[i])
 
-class _LeafBound:
-    """``lo[i]`` / ``hi[i]``: the range of leaf positions under node ``i``."""
-
-    __slots__ = ("leafidx", "dc", "end")
-
-    def __init__(self, leafidx: list[int], dc: list[int], end: bool) -> None:
-        self.leafidx, self.dc, self.end = leafidx, dc, end
-
-    def __getitem__(self, i: int) -> int:
-        return bisect_left(self.leafidx, i + self.dc[i] if self.end else i)
-
-
-class Tree:
-    """A tree-sitter tree as flat pre-order arrays, for the data-flow walk.
-
-    Every visible node has a pre-order id; ``dc[i]`` is its number of descendants
-    (itself included).  A *leaf* is what the reference treats as one token (no
-    children, or a string node), comments excepted; ``leafidx`` lists their ids in
-    source order, ``lo[i]:hi[i]`` is the range of leaf positions under node ``i``.
-    ``plain[i]`` says that the subtree holds none of the node types the reference
-    handles specially, so its data flow is a left-to-right pass over its leaves.
-    Nodes inside a string token are numbered but never visited.
-    """
-
-    __slots__ = ("ntype", "dc", "leaf", "leafidx", "kids", "lo", "hi", "plain", "fields",
-                 "strkids", "ltype", "depth", "depths")
-
-    def __init__(self, ntype: list[str], dc: list[int], leaf: list[bool], leafidx: list[int],
-                 plain: list[bool]) -> None:
-        self.ntype, self.dc, self.leaf, self.leafidx, self.plain = ntype, dc, leaf, leafidx, plain
-        self.kids = _Kids(dc, leaf)
-        self.lo = _LeafBound(leafidx, dc, False)
-        self.hi = _LeafBound(leafidx, dc, True)
-        self.fields: dict[int, dict[str, int | None]] = {}
-        self.strkids: dict[int, int] = {}  # string leaf -> its real child count
-        self.ltype = [ntype[i] for i in leafidx]  # per leaf position
-        self.depth = 0  # of the deepest data-flow node (only computed for big trees)
-        self.depths: list[int] = []  # per node (idem)
+    def var_range(self, i: int) -> list[int]:
+        """The ``var`` leaf positions under node ``i``."""
+        leafidx, var = self.leafidx, self.var
+        lo = bisect_left(leafidx, i)
+        hi = bisect_left(leafidx, i + self.dc[i])
+        return var[bisect_left(var, lo):bisect_left(var, hi)]
 
 
 SPECIAL = frozenset(("default_parameter", "assignment", "augmented_assignment", "for_in_clause",
@@ -120,8 +122,9 @@ class _Poisoned(Exception):
     pass
 
 
-def _by_pos(x):
-    return x[1]
+_by_pos = itemgetter(1)
+_NONE = object()
+_EMPTY: list = []  # shared: never changed in place (see dfg_python)
 
 
 def _merge_loop(DFG: list) -> list:
@@ -136,15 +139,17 @@ def _merge_loop(DFG: list) -> list:
     return [(x[0], x[1], x[2], y[0], y[1]) for x, y in sorted(dic.items(), key=lambda t: t[0][1])]
 
 
-def dfg_python(tree: Tree, ic: list) -> list:
+def dfg_python(tree: Tree) -> list:
     """The reference ``DFG_python(root, index_to_code, {})`` graph, before filtering.
 
-    ``ic[j]`` is ``index_to_code[key of leaf j]`` = (token index, token text).  The
+    Entries are ``(name, token index, relation, parent names, parent indices)``.  The
     per-level sorts of the reference are left out: they are stable sorts on the same
-    key, so only the final sort (done by the caller) matters.
+    key, so only the final sort (done by the caller) matters.  The reference copies its
+    lists defensively; nothing here or downstream changes a list in place once it is
+    stored, so they are shared instead.
     """
-    ntype, kids, lo, hi, plain = tree.ntype, tree.kids, tree.lo, tree.hi, tree.plain
-    fields, strkids, ltype = tree.fields, tree.strkids, tree.ltype
+    ntype, kids, plain, var_range = tree.ntype, tree.kids, tree.plain, tree.var_range
+    fields, strkids, ltype, ltext, lidx = tree.fields, tree.strkids, tree.ltype, tree.ltext, tree.lidx
     depths = tree.depths
     deep = tree.depth >= SORT_DEPTH_LIMIT
 
@@ -155,7 +160,7 @@ def dfg_python(tree: Tree, ic: list) -> list:
         # ``node.children`` of the reference; None -> AttributeError as there
         if i is None:
             raise AttributeError("'NoneType' object has no attribute 'children'")
-        k = kids[i]
+        k = kids(i)
         if k is None:
             return [_POISON] * strkids.get(i, 0)
         return k
@@ -169,11 +174,11 @@ def dfg_python(tree: Tree, ic: list) -> list:
             raise AttributeError("'NoneType' object has no attribute 'children'")
         if i == _POISON:
             raise _Poisoned
-        return [j for j in range(lo[i], hi[i]) if ltype[j] != ic[j][1]]
+        return var_range(i)
 
     def walk(i, states):
         out, states = walk1(i, states)
-        if deep and out and kids[i] is not None and depths[i] >= SORT_DEPTH_LIMIT:
+        if deep and out and kids(i) is not None and depths[i] >= SORT_DEPTH_LIMIT:
             raise RecursionError("the reference's recursion would fail here")
         return out, states
 
@@ -181,29 +186,29 @@ def dfg_python(tree: Tree, ic: list) -> list:
         # the reference walks every node of a plain subtree; each node deep enough
         # whose graph is not empty makes its sort call overflow the stack
         for v in range(i, i + tree.dc[i]):
-            if tree.depths[v] >= 0 and kids[v] is not None and depths[v] >= SORT_DEPTH_LIMIT:
-                if any(ltype[j] != ic[j][1] for j in range(lo[v], hi[v])):
+            if depths[v] >= 0 and kids(v) is not None and depths[v] >= SORT_DEPTH_LIMIT:
+                if var_range(v):
                     raise RecursionError("the reference's recursion would fail here")
 
     def walk1(i, states):
         if i == _POISON:
             raise _Poisoned
         states = states.copy()
-        if plain[i]:
+        if plain(i):
             if deep:
                 deep_plain_check(i)
             out = []
-            for j in range(lo[i], hi[i]):
-                idx, code = ic[j]
-                t = ltype[j]
-                if t == code:
-                    continue
-                if code in states:
-                    out.append((code, idx, "comesFrom", [code], states[code].copy()))
+            add = out.append
+            get = states.get
+            for j in var_range(i):
+                code = ltext[j]
+                known = get(code, _NONE)
+                if known is not _NONE:
+                    add((code, lidx[j], "comesFrom", [code], known))
                 else:
-                    if t == "identifier":
-                        states[code] = [idx]
-                    out.append((code, idx, "comesFrom", [], []))
+                    if ltype[j] == "identifier":
+                        states[code] = [lidx[j]]
+                    add((code, lidx[j], "comesFrom", _EMPTY, _EMPTY))
             return out, states
         t = ntype[i]
         if t == "default_parameter":
@@ -212,7 +217,7 @@ def dfg_python(tree: Tree, ic: list) -> list:
             DFG = []
             if value is None:
                 for j in tvi(name):
-                    idx, code = ic[j]
+                    idx, code = lidx[j], ltext[j]
                     DFG.append((code, idx, "comesFrom", [], []))
                     states[code] = [idx]
                 return DFG, states
@@ -221,15 +226,14 @@ def dfg_python(tree: Tree, ic: list) -> list:
             temp, states = walk(value, states)
             DFG += temp
             for j1 in name_indexs:
-                idx1, code1 = ic[j1]
+                idx1, code1 = lidx[j1], ltext[j1]
                 for j2 in value_indexs:
-                    idx2, code2 = ic[j2]
-                    DFG.append((code1, idx1, "comesFrom", [code2], [idx2]))
+                    DFG.append((code1, idx1, "comesFrom", [ltext[j2]], [lidx[j2]]))
                 states[code1] = [idx1]
             return DFG, states
         if t in ("assignment", "augmented_assignment", "for_in_clause"):
             if t == "for_in_clause":
-                right_nodes = [kids[i][-1]]
+                right_nodes = [kids(i)[-1]]
                 left_nodes = [field(i, "left")]
             else:
                 if field(i, "right") is None:
@@ -251,11 +255,11 @@ def dfg_python(tree: Tree, ic: list) -> list:
             for left_node, right_node in zip(left_nodes, right_nodes, strict=False):
                 lt = tvi(left_node)
                 rt = tvi(right_node)
-                names = [ic[x][1] for x in rt]
-                poss = [ic[x][0] for x in rt]
+                names = [ltext[x] for x in rt]
+                poss = [lidx[x] for x in rt]
                 for j1 in lt:
-                    idx1, code1 = ic[j1]
-                    DFG.append((code1, idx1, "computedFrom", list(names), list(poss)))
+                    idx1, code1 = lidx[j1], ltext[j1]
+                    DFG.append((code1, idx1, "computedFrom", names, poss))
                     states[code1] = [idx1]
             return DFG, states
         if t == "if_statement":
@@ -263,7 +267,7 @@ def dfg_python(tree: Tree, ic: list) -> list:
             current_states = states.copy()
             others_states = []
             tag = False
-            for child in kids[i]:
+            for child in kids(i):
                 ct = ntype[child]
                 if "else" in ct:
                     tag = True
@@ -306,13 +310,13 @@ def dfg_python(tree: Tree, ic: list) -> list:
                 for left_node, right_node in zip(left_nodes, right_nodes, strict=False):
                     lt = tvi(left_node)
                     rt = tvi(right_node)
-                    names = [ic[x][1] for x in rt]
-                    poss = [ic[x][0] for x in rt]
+                    names = [ltext[x] for x in rt]
+                    poss = [lidx[x] for x in rt]
                     for j1 in lt:
-                        idx1, code1 = ic[j1]
-                        DFG.append((code1, idx1, "computedFrom", list(names), list(poss)))
+                        idx1, code1 = lidx[j1], ltext[j1]
+                        DFG.append((code1, idx1, "computedFrom", names, poss))
                         states[code1] = [idx1]
-                last = kids[i][-1]
+                last = kids(i)[-1]
                 if ntype[last] == "block":
                     temp, states = walk(last, states)
                     DFG += temp
@@ -320,12 +324,12 @@ def dfg_python(tree: Tree, ic: list) -> list:
         if t == "while_statement":
             DFG = []
             for _ in range(2):
-                for child in kids[i]:
+                for child in kids(i):
                     temp, states = walk(child, states)
                     DFG += temp
             return _merge_loop(DFG), states
         DFG = []
-        ks = kids[i]
+        ks = kids(i)
         for child in ks:
             if ntype[child] == "for_in_clause":
                 temp, states = walk(child, states)
@@ -339,31 +343,34 @@ def dfg_python(tree: Tree, ic: list) -> list:
     return walk(0, {})[0]
 
 
-def data_flow(tree: Tree | None, ic: list) -> list:
+_positions = itemgetter(4)
+
+
+def data_flow(tree: Tree | None) -> list:
     """The reference ``get_data_flow`` once the tokens are known: graph, filter, merge."""
     if tree is None or tree.depth >= TOKEN_DEPTH_LIMIT:
-        dfg = []
-    else:
-        limit = sys.getrecursionlimit()
-        need = 2 * tree.depth + 200 + _stack_depth()
+        return []
+    limit = sys.getrecursionlimit()
+    need = 2 * tree.depth + 200 + _stack_depth()
+    try:
+        if need > limit:
+            sys.setrecursionlimit(need)
         try:
-            if need > limit:
-                sys.setrecursionlimit(need)
-            try:
-                DFG = dfg_python(tree, ic)
-            except Exception:  # the reference swallows every error here
-                DFG = []
-        finally:
-            if need > limit:
-                sys.setrecursionlimit(limit)
-        DFG = sorted(DFG, key=_by_pos)
-        indexs = set()
-        for d in DFG:
-            if len(d[-1]) != 0:
-                indexs.add(d[1])
-            for x in d[-1]:
-                indexs.add(x)
-        dfg = [d for d in DFG if d[1] in indexs]
+            DFG = dfg_python(tree)
+        except Exception:  # the reference swallows every error here
+            DFG = []
+    finally:
+        if need > limit:
+            sys.setrecursionlimit(limit)
+    if not DFG:
+        return []
+    DFG.sort(key=_by_pos)  # stable, as the reference's sorted()
+    # keep the entries with parents and those some entry points to
+    indexs = set(chain.from_iterable(map(_positions, DFG)))
+    indexs.update([d[1] for d in DFG if d[4]])
+    dfg = [d for d in DFG if d[1] in indexs]
+    if len(set(map(_by_pos, dfg))) == len(dfg):  # no token twice: nothing to merge
+        return dfg
     dic: dict = {}
     for d in dfg:
         if d[1] not in dic:
@@ -385,22 +392,17 @@ def _stack_depth() -> int:
 
 
 def normalize_dataflow(dataflow: list) -> list:
-    var_dict: dict = {}
-    i = 0
-    normalized = []
+    """The reference's ``normalize_dataflow``, with ``var_N`` as the integer N: the
+    edges are only ever compared with each other, so the spelling does not matter.
+    Names are numbered in order of first appearance, each entry's parents before the
+    entry's own name, as there."""
+    seq: list[str] = []
+    add, extend = seq.append, seq.extend
     for item in dataflow:
-        var_name = item[0]
-        relationship = item[2]
-        par_vars_name_list = item[3]
-        for name in par_vars_name_list:
-            if name not in var_dict:
-                var_dict[name] = "var_" + str(i)
-                i += 1
-        if var_name not in var_dict:
-            var_dict[var_name] = "var_" + str(i)
-            i += 1
-        normalized.append((var_dict[var_name], relationship, tuple(var_dict[x] for x in par_vars_name_list)))
-    return normalized
+        extend(item[3])
+        add(item[0])
+    num = {name: i for i, name in enumerate(dict.fromkeys(seq))}.__getitem__
+    return [(num(item[0]), item[2], tuple(map(num, item[3]))) for item in dataflow]
 
 
 def normalized_counts(dataflow: list) -> tuple[Counter, int]:

@@ -66,7 +66,8 @@ def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
 class ColumnAdapter(nn.Module):
     """(B, 1, H, W) -> (B, W / group, D): a light CNN, width reduced by ``group``."""
 
-    def __init__(self, channels: int, hidden_size: int, group: int) -> None:
+    def __init__(self, channels: int, hidden_size: int, group: int,
+                 token_scale: float = 1.0) -> None:
         super().__init__()
         c = channels
         layers: list[nn.Module] = [nn.Conv2d(1, c // 2, 3, padding=1), nn.GELU()]
@@ -81,19 +82,24 @@ class ColumnAdapter(nn.Module):
         self.cnn = nn.Sequential(*layers)
         self.squash = nn.AdaptiveAvgPool2d((4, None))  # any height -> 4 rows
         self.proj = nn.Linear(4 * c, hidden_size)
+        # column tokens start at the size of the body's text token embeddings
+        self.out_norm = nn.LayerNorm(hidden_size)
+        with torch.no_grad():
+            self.out_norm.weight.fill_(token_scale)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         f = self.squash(self.cnn(images))  # (B, C, 4, W/g)
         b, c, h, w = f.shape
-        return self.proj(f.permute(0, 3, 1, 2).reshape(b, w, c * h))
+        return self.out_norm(self.proj(f.permute(0, 3, 1, 2).reshape(b, w, c * h)))
 
 
 class HTRHead(nn.Module):
     def __init__(self, config: FusionBrainConfig, model: Any) -> None:
         super().__init__()
         d = model.hidden_size
-        self.prompt = TaskPrompt(config.prompt_tokens, d, embedding_scale(model))
-        self.adapter = ColumnAdapter(config.htr_channels, d, config.htr_column_group)
+        scale = embedding_scale(model)
+        self.prompt = TaskPrompt(config.prompt_tokens, d, scale)
+        self.adapter = ColumnAdapter(config.htr_channels, d, config.htr_column_group, scale)
         self.out = nn.Linear(d, charset.NUM_CLASSES)
         self.ctc = nn.CTCLoss(blank=charset.BLANK, zero_infinity=True)
 
