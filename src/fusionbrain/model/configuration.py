@@ -46,7 +46,11 @@ class FusionBrainConfig:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
-    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    # every linear layer of the blocks: a cut body's outputs are far off its LM head's space,
+    # and attention-only LoRA recalibrates them much more slowly (C2C held-out loss after 30
+    # steps on cpu-small: 6.5 with q,v vs 4.0 with all linears, for ~17 % more step time)
+    lora_targets: list[str] = field(default_factory=lambda: [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     # HTR
     htr_height: int = 32
     htr_column_group: int = 4  # pixels of width per image token

@@ -77,7 +77,11 @@ class FusionBrain(nn.Module):
                           target_modules=list(cfg.lora_targets), bias="none")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed + 3)
-            inject_adapter_in_model(lcfg, self.body)
+            try:
+                inject_adapter_in_model(lcfg, self.body)
+            except ValueError as e:  # e.g. a GPT-style body names its layers differently
+                raise UserError(f"model config key 'lora_targets': {str(e).splitlines()[0]}"
+                                ) from None
         for name, p in self.body.named_parameters():
             p.requires_grad_("lora_" in name)
 
