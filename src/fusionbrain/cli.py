@@ -25,8 +25,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (``--help`` shows the usage)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fusionbrain", description=__doc__.splitlines()[0])
+    # subparsers are made with the parent's class, so every level gets one-line errors
+    parser = _Parser(prog="fusionbrain", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         try:
@@ -49,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"fusionbrain {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        # a file system problem with a named path (not a folder, disk full, permission
+        # denied): the user's environment, not a bug, so one line and no traceback
+        if e.filename is None or not e.strerror:
+            raise
+        where = e.filename if e.filename2 is None else f"{e.filename} -> {e.filename2}"
+        print(f"fusionbrain {args.command}: error: {where}: {e.strerror}", file=sys.stderr)
+        return UserError.exit_code
     except KeyboardInterrupt:
         print(f"fusionbrain {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 from fusionbrain.data.report import Skip, SkipReport
 from fusionbrain.data.sizes import SPLITS, check_size
 from fusionbrain.errors import UserError
-from fusionbrain.utils.io import read_json, write_json_atomic
+from fusionbrain.utils.io import ensure_folder, read_json, write_json_atomic
 
 MANIFEST = "manifest.json"
 SKIPPED = "skipped.tsv"
@@ -156,6 +156,8 @@ def build(out: str | os.PathLike[str], size: str = "small", seed: int = 0, force
     """
     log = log or sys.stdout
     check_size(size)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"the seed must be a whole number >= 0, got {seed!r}")
     out = Path(out)
     tasks = task_names()
     existing = _check_existing(out, size, seed, tasks, force, log)
@@ -165,8 +167,9 @@ def build(out: str | os.PathLike[str], size: str = "small", seed: int = 0, force
         print(counts_table(existing["counts"]), file=log)
         return existing
     staging = out / STAGING
+    ensure_folder(out)  # names --out itself when a file is in the way
     _remove(staging)
-    staging.mkdir(parents=True)
+    ensure_folder(staging)
     t0 = time.perf_counter()
     jobs = [(t, s) for s in SPLITS for t in tasks]  # train first: the longest jobs start first
     results: dict[tuple[str, str], dict] = {}

@@ -68,6 +68,8 @@ def _import(args: argparse.Namespace) -> int:
     if len(paths) not in (want if isinstance(want, tuple) else (want,)):
         raise UserError(f"import {kind}: expected {IMPORT_KINDS[kind][1]}")
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError("exists and is not a folder", path=out)
     if (out / "samples.jsonl").exists() and not args.force:
         raise UserError("already holds samples.jsonl; use --force to overwrite", path=out)
     task = IMPORT_KINDS[kind][0] or check_task(Path(paths[0]).name)
@@ -110,5 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
     build(args.out, size=args.size, seed=args.seed, force=args.force, workers=args.workers)
     return 0

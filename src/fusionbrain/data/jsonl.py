@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from fusionbrain.data.images import copy_image, image_problem
 from fusionbrain.data.report import SkipReport, finish
 from fusionbrain.errors import UserError
-from fusionbrain.utils.io import atomic_open
+from fusionbrain.utils.io import atomic_open, ensure_folder
 
 SAMPLES_FILE = "samples.jsonl"
 IMAGES_DIR = "images"
@@ -82,7 +82,7 @@ def write_samples(samples: Iterable[Any], folder: str | os.PathLike[str]) -> Non
     """
     folder = Path(folder)
     images = folder / IMAGES_DIR
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)
     img_root = images.resolve()
     placed: dict[Path, str] = {}  # resolved source -> relative path inside folder
     taken: set[str] = set()

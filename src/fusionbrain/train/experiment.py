@@ -244,10 +244,16 @@ def write_report(out: Path, results: dict[str, Any]) -> Path:
 
     s_val = {c: integral_score({t: v for t, v in score[c].items() if v is not None})
              for c in cols}
-    lines = ["# Fusion vs Single-task", "",
-             f"Budget: {results['steps_per_task']} optimizer steps per task "
-             f"(Fusion: {results['steps_per_task'] * len(tasks)} steps over {len(tasks)} tasks"
-             + (f", mix {fusion.get('mix')}" if fusion else "") + "). "
+    if single:
+        title = "# Fusion vs Single-task"
+        budget = (f"Budget: {results['steps_per_task']} optimizer steps per task (Fusion: "
+                  f"{results['steps_per_task'] * len(tasks)} steps over {len(tasks)} tasks"
+                  + (f", mix {fusion.get('mix')}" if fusion else "") + "). ")
+    else:
+        title = "# Fusion model vs trivial baselines"
+        budget = (f"Fusion: {fusion.get('steps')} optimizer steps, mix {fusion.get('mix')}. "
+                  if fusion else "")
+    lines = [title, "", budget +
              "Scores on the test split (`test/input` → `test/true`), challenge metrics, "
              f"profile {base.get('profile', 'aij2021')}.", "",
              "## Scores", "",

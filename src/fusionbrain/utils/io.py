@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -16,24 +17,83 @@ from fusionbrain.errors import UserError
 MAX_JSON_BYTES = 1 << 30
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once (setting it is process-wide): atomic writes get the permissions a plain open()
+# would give, not mkstemp's private 0600.
+_FILE_MODE = 0o666 & ~_read_umask()
+# errors of a write that ran out of room
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
-    """Write to a temporary file beside ``path`` and rename it into place on success."""
+    """Write to a temporary file beside ``path`` and rename it into place on success.
+
+    A folder that cannot be made or written, and a full disk, are a :class:`UserError`
+    naming the path; ``path`` is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise UserError("is a folder, cannot write a file there", path=path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise UserError(_folder_problem(path.parent, e), path=path) from None
+    try:
+        try:
+            os.fchmod(fd, _FILE_MODE)
+        except OSError:
+            pass  # e.g. a file system without permissions: keep mkstemp's mode
         with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+            try:
+                yield f
+            except OSError as e:
+                if e.errno in _FULL:
+                    raise UserError(f"cannot write: {e.strerror}", path=path) from None
+                raise
+            try:
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:
+                raise UserError(f"cannot write: {e.strerror or e}", path=path) from None
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise UserError(f"cannot write: {e.strerror or e}", path=path) from None
     except BaseException:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         raise
+
+
+def _folder_problem(folder: Path, e: OSError) -> str:
+    """Why a file cannot be created in ``folder``: a part of it that is a file, or the OS's
+    reason."""
+    for part in (folder, *folder.parents):
+        if part.exists():
+            if not part.is_dir():
+                return f"cannot write: {part} is a file, not a folder"
+            break
+    return f"cannot write: {e.strerror or e}"
+
+
+def ensure_folder(folder: str | os.PathLike[str]) -> Path:
+    """``mkdir -p folder``, or a :class:`UserError` naming it (a file in the way, no room,
+    no permission)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(_folder_problem(folder, e), path=folder) from None
+    return folder
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | None = None) -> None:

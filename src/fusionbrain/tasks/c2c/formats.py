@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.inputs import InputSamples, merge_defaults, warn_skipped
+from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.c2c.data import C2CSample
 from fusionbrain.utils.io import read_json, write_json_atomic
@@ -23,13 +24,15 @@ def read_input(task_input_dir: str | os.PathLike[str],
                report: SkipReport | None = None) -> list[C2CSample]:
     """Read ``requests.json`` as unlabelled samples (``python == ""``), keys in numeric order.
 
-    An empty request is skipped and reported; a non-text request is an error in the file.
+    An empty request is skipped and reported (it keeps its key with an empty prediction, see
+    :mod:`fusionbrain.data.inputs`); a non-text request is an error in the file.
     """
     path = Path(task_input_dir) / REQUESTS
     req = read_json(path, expect=dict)
     own = report is None
     report = report if report is not None else SkipReport()
-    out = []
+    before = len(report)
+    out = InputSamples()
     for key in sorted(req, key=_natural):
         java = req[key]
         if not isinstance(java, str):
@@ -37,9 +40,11 @@ def read_input(task_input_dir: str | os.PathLike[str],
                             path=path, key=key)
         if not java.strip():
             report.add(path, key, "empty java source")
+            out.defaults[key] = ""
             continue
         out.append(C2CSample(key, java, ""))
-    finish(report, own)
+    if own:
+        warn_skipped(report, before, "C2C")
     return out
 
 
@@ -60,7 +65,8 @@ def truth_json(samples: list[C2CSample]) -> dict:
 
 
 def prediction_json(samples: list[C2CSample], outputs: list[str]) -> dict:
-    """``prediction_C2C.json``: ``{id: predicted python}``."""
+    """``prediction_C2C.json``: ``{id: predicted python}``; empty requests get ``""``."""
     if len(outputs) != len(samples):
         raise ValueError(f"{len(outputs)} outputs for {len(samples)} C2C samples")
-    return {s.id: str(o) for s, o in zip(samples, outputs, strict=True)}
+    pred = {s.id: str(o) for s, o in zip(samples, outputs, strict=True)}
+    return merge_defaults(pred, samples, _natural)

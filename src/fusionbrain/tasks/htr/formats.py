@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 from fusionbrain.data.images import IMAGE_EXTS, copy_image, image_problem
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.inputs import InputSamples, merge_defaults, warn_skipped
+from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.htr.data import HTRSample
 
@@ -38,23 +39,27 @@ def read_input(task_input_dir: str | os.PathLike[str],
                report: SkipReport | None = None) -> list[HTRSample]:
     """Read ``images/`` as unlabelled samples (id = file name, text "", lang "").
 
-    A missing or corrupt image is skipped and reported.
+    A missing or corrupt image is skipped and reported; it keeps its key with an empty
+    prediction (see :mod:`fusionbrain.data.inputs`).
     """
     images = Path(task_input_dir) / IMAGES
     if not images.is_dir():
         raise UserError("image folder not found", path=images)
     own = report is None
     report = report if report is not None else SkipReport()
-    out = []
+    before = len(report)
+    out = InputSamples()
     for p in sorted(images.iterdir(), key=lambda p: _natural(p.name)):
         if p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTS:
             continue
         problem = image_problem(p)
         if problem:
             report.add(images, p.name, problem)
+            out.defaults[p.name] = ""
             continue
         out.append(HTRSample(p.name, str(p.resolve()), "", ""))
-    finish(report, own)
+    if own:
+        warn_skipped(report, before, "HTR")
     return out
 
 
@@ -82,8 +87,10 @@ def truth_json(samples: list[HTRSample]) -> dict:
 
 
 def prediction_json(samples: list[HTRSample], outputs: list[str]) -> dict:
-    """``prediction_HTR.json``: ``{"0.png": "predicted text"}``."""
+    """``prediction_HTR.json``: ``{"0.png": "predicted text"}``; input images that could not
+    be read get ``""``."""
     if len(outputs) != len(samples):
         raise ValueError(f"{len(outputs)} outputs for {len(samples)} HTR samples")
-    return {key(s): str(o) for s, o in zip(samples, outputs, strict=True)}
+    pred = {key(s): str(o) for s, o in zip(samples, outputs, strict=True)}
+    return merge_defaults(pred, samples, _natural)
 

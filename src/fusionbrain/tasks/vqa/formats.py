@@ -11,8 +11,9 @@ import os
 from pathlib import Path
 
 from fusionbrain.data.images import copy_image, image_problem
+from fusionbrain.data.inputs import InputSamples, merge_defaults, warn_skipped
 from fusionbrain.data.lang import detect_lang
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.vqa.data import VQASample
 from fusionbrain.utils.io import read_json, write_json_atomic
@@ -30,14 +31,16 @@ def read_input(task_input_dir: str | os.PathLike[str],
     """Read ``questions.json`` + ``images/`` as unlabelled samples (answers []), keys in numeric
     order; the language is detected from the question ("" when it cannot be told).
 
-    A missing or corrupt image, or an empty question, is skipped and reported.
+    A missing or corrupt image, or an empty question, is skipped and reported; it keeps its
+    key with an empty prediction (see :mod:`fusionbrain.data.inputs`).
     """
     root = Path(task_input_dir)
     path = root / QUESTIONS
     qs = read_json(path, expect=dict)
     own = report is None
     report = report if report is not None else SkipReport()
-    out = []
+    before = len(report)
+    out = InputSamples()
     for k in sorted(qs, key=_natural):
         q = qs[k]
         if not isinstance(q, dict) or not isinstance(q.get("file_name"), str) \
@@ -45,15 +48,18 @@ def read_input(task_input_dir: str | os.PathLike[str],
             raise UserError("expected {\"file_name\": str, \"question\": str}", path=path, key=k)
         if not q["question"].strip():
             report.add(path, k, "empty question")
+            out.defaults[k] = ""
             continue
         image = root / IMAGES / q["file_name"]
         problem = image_problem(image)
         if problem:
             report.add(path, k, f"{problem}: {image}")
+            out.defaults[k] = ""
             continue
         lang = detect_lang(q["question"]) or ""
         out.append(VQASample(k, str(image.resolve()), q["question"], [], lang, ""))
-    finish(report, own)
+    if own:
+        warn_skipped(report, before, "VQA")
     return out
 
 
@@ -107,7 +113,9 @@ def truth_json(samples: list[VQASample]) -> dict:
 
 
 def prediction_json(samples: list[VQASample], outputs: list[str]) -> dict:
-    """``prediction_VQA.json``: ``{id: "answer"}``."""
+    """``prediction_VQA.json``: ``{id: "answer"}``; questions that could not be read get
+    ``""``."""
     if len(outputs) != len(samples):
         raise ValueError(f"{len(outputs)} outputs for {len(samples)} VQA samples")
-    return {s.id: str(o) for s, o in zip(samples, outputs, strict=True)}
+    pred = {s.id: str(o) for s, o in zip(samples, outputs, strict=True)}
+    return merge_defaults(pred, samples, _natural)

@@ -169,6 +169,9 @@ class CocoIndex:
                                    and isinstance(im.get("file_name"), str)]
         self.boxes: dict[object, dict[str, list[list[float]]]] = defaultdict(dict)
         self.crowd: dict[object, set[str]] = defaultdict(set)
+        # categories with an unusable box: present, but their box list would be incomplete,
+        # so they are neither asked (wrong truth) nor used as an absent negative
+        self.unsure: dict[object, set[str]] = defaultdict(set)
         for n, a in enumerate(data.get("annotations") or []):
             if not isinstance(a, dict):
                 continue
@@ -182,12 +185,14 @@ class CocoIndex:
             box = _box(a.get("bbox"))
             if box is None:
                 self.report.add(self.path, f"annotations[{n}]", f"bad box: {a.get('bbox')!r}")
+                self.unsure[a.get("image_id")].add(name)
                 continue
             self.boxes[a.get("image_id")].setdefault(name, []).append(box)
 
     def names_in(self, image_id: object) -> set[str]:
-        """Every category in the image, crowd-only ones included."""
-        return set(self.boxes.get(image_id, {})) | self.crowd.get(image_id, set())
+        """Every category in the image, crowd-only ones and ones with a bad box included."""
+        return (set(self.boxes.get(image_id, {})) | self.crowd.get(image_id, set())
+                | self.unsure.get(image_id, set()))
 
     def sample(self, image: dict, lang: str, seed: int, exclude: frozenset[str] = frozenset(),
                negatives: int = MAX_NEGATIVES) -> ZsODSample | None:
@@ -204,7 +209,8 @@ class CocoIndex:
                 self._reported.add(iid)
                 self.report.add(self.path, image["file_name"], f"{problem}: {path}")
             return None
-        present = self.boxes.get(iid, {})
+        unsure = self.unsure.get(iid, set())
+        present = {n: b for n, b in self.boxes.get(iid, {}).items() if n not in unsure}
         rng = random.Random(f"{seed}:{iid}")
         pool = sorted(set(self.categories.values()) - self.names_in(iid) - exclude)
         k = min(negatives, max(2, len(present)), len(pool))

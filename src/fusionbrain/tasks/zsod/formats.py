@@ -13,8 +13,9 @@ import os
 from pathlib import Path
 
 from fusionbrain.data.images import IMAGE_EXTS, copy_image, image_problem
+from fusionbrain.data.inputs import InputSamples, merge_defaults, warn_skipped
 from fusionbrain.data.lang import detect_lang
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.zsod.data import ZsODSample
 from fusionbrain.utils.io import read_json, write_json_atomic
@@ -43,15 +44,17 @@ def read_input(task_input_dir: str | os.PathLike[str],
     """Read ``requests.json`` + ``images/`` as unlabelled samples (every phrase → ``[]``),
     keys in numeric order; the language is detected from the phrases ("" if unknown).
 
-    A missing or corrupt image is skipped and reported; a request that is not a list of
-    strings is an error in the file.
+    A missing or corrupt image is skipped and reported (its key keeps every phrase with no
+    box in the prediction, see :mod:`fusionbrain.data.inputs`); a request that is not a list
+    of strings is an error in the file.
     """
     root = Path(task_input_dir)
     path = root / REQUESTS
     req = read_json(path, expect=dict)
     own = report is None
     report = report if report is not None else SkipReport()
-    out = []
+    before = len(report)
+    out = InputSamples()
     for k in sorted(req, key=_natural):
         phrases = req[k]
         if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
@@ -60,10 +63,12 @@ def read_input(task_input_dir: str | os.PathLike[str],
         problem = image_problem(image)
         if problem:
             report.add(path, k, f"{problem}: {image}")
+            out.defaults[k] = {p: [] for p in phrases}
             continue
         lang = detect_lang(" ".join(phrases)) or ""
         out.append(ZsODSample(k, str(image.resolve()), {p: [] for p in phrases}, lang))
-    finish(report, own)
+    if own:
+        warn_skipped(report, before, "zsOD")
     return out
 
 
@@ -98,7 +103,8 @@ def truth_json(samples: list[ZsODSample]) -> dict:
 
 def prediction_json(samples: list[ZsODSample], outputs: list[dict]) -> dict:
     """``prediction_zsOD.json``: ``{key: {phrase: [[score, x, y, w, h], ...]}}``; every
-    requested phrase is a key (``[]`` when the model found nothing)."""
+    requested phrase is a key (``[]`` when the model found nothing, or the image could not be
+    read)."""
     if len(outputs) != len(samples):
         raise ValueError(f"{len(outputs)} outputs for {len(samples)} zsOD samples")
     out = {}
@@ -109,4 +115,4 @@ def prediction_json(samples: list[ZsODSample], outputs: list[dict]) -> dict:
             if p not in pred:
                 pred[p] = [[float(v) for v in b] for b in boxes]
         out[key(s)] = pred
-    return out
+    return merge_defaults(out, samples, _natural)
