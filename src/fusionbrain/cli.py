@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from fusionbrain.errors import UserError
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"fusionbrain {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:
+        # the reader of stdout went away (`fusionbrain score ... | head`): stop quietly, as
+        # a program killed by SIGPIPE would; point stdout at devnull so the exit flush is quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
     except OSError as e:
         # a file system problem with a named path (not a folder, disk full, permission
         # denied): the user's environment, not a bug, so one line and no traceback

@@ -461,7 +461,8 @@ class FusionBrain(nn.Module):
 
         directory = Path(directory)
         if not directory.is_dir():
-            raise UserError("model folder not found", path=directory)
+            raise UserError("model folder not found" if not directory.exists()
+                            else "is a file, expected a model folder", path=directory)
         cfg_path = directory / CONFIG_NAME
         meta = read_json(cfg_path, expect=dict)
         for key in ("format", "model", "tasks", "frozen"):
