@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -64,6 +65,17 @@ def test_train_stop_resume_equals_straight_and_predict(tmp_path, data, cfg, caps
         "prediction_C2C.json", "prediction_HTR.json", "prediction_VQA.json",
         "prediction_zsOD.json"]
     assert cli(["score", "--pred-dir", str(out), "--true-dir", str(data / "test" / "true")]) == 0
+    # a malformed request file costs only its own task: the others are still predicted
+    bad_in, bad_out = tmp_path / "bad_in", tmp_path / "bad_out"
+    shutil.copytree(data / "test" / "input", bad_in)
+    (bad_in / "zsOD" / "requests.json").write_text('{"0": ')
+    capsys.readouterr()
+    assert cli(["predict", "--model", str(a), "--input", str(bad_in), "--output", str(bad_out),
+                "--no-progress", "--no-energy", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "requests.json" in err and "Traceback" not in err
+    assert sorted(p.name for p in bad_out.iterdir()) == [
+        "prediction_C2C.json", "prediction_HTR.json", "prediction_VQA.json"]
     # a user error is one line, exit status 2
     capsys.readouterr()
     assert cli(["train", "--data", str(data), "--out", str(a), "--config", str(cfg)]) == 2

@@ -50,12 +50,19 @@ def predict_folder(model: Any, input_dir: str | os.PathLike[str],
         raise UserError(f"no task folder inside (expected any of {', '.join(TASKS)})",
                         path=input_dir)
     done: dict[str, int] = {}
+    failed: list[str] = []
     for task in present:
         if task not in model.task_names:
             print(f"skipping {task}: the model has no {task} head", file=sys.stderr)
             continue
         fmt = task_module(task, "formats")
-        samples = fmt.read_input(input_dir / task)
+        try:
+            samples = fmt.read_input(input_dir / task)
+        except UserError as e:
+            # One bad task folder must not cost the other tasks their predictions.
+            print(f"error: {e}; {task} not predicted", file=sys.stderr)
+            failed.append(task)
+            continue
         bar = None
         if progress:
             from tqdm import tqdm
@@ -68,9 +75,12 @@ def predict_folder(model: Any, input_dir: str | os.PathLike[str],
         finally:
             if bar is not None:
                 bar.close()
-        write_json_atomic(output_dir / f"prediction_{task}.json",
-                          fmt.prediction_json(samples, outputs))
-        done[task] = len(samples)
+        prediction = fmt.prediction_json(samples, outputs)
+        write_json_atomic(output_dir / f"prediction_{task}.json", prediction)
+        done[task] = len(prediction)
+    if failed:
+        raise UserError(f"could not predict {', '.join(failed)} (see the errors above); "
+                        f"the other tasks' predictions are written", path=input_dir)
     return done
 
 
@@ -88,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--device cuda: CUDA is not available")
     device = "cuda" if args.device == "cuda" or (
         args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    from fusionbrain.utils.io import ensure_folder
+
+    ensure_folder(args.output)  # fail before the (slow) model load, not after predicting
     model = load_model(args.model).to(device)
     model.eval()
     meter = EnergyMeter(None, enabled=not args.no_energy)
