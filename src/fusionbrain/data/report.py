@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from fusionbrain.errors import UserError
-from fusionbrain.utils.io import atomic_open
+from fusionbrain.utils.io import atomic_open, read_json
 
 SHOWN = 5  # entries printed after the summary line
 
@@ -90,3 +91,34 @@ def finish(report: SkipReport, own: bool) -> None:
     """Print a report the reader created itself (a caller-supplied one is the caller's job)."""
     if own:
         report.print()
+
+
+def read_labelled_challenge(read_input: Callable[..., list[Any]],
+                            input_dir: str | os.PathLike[str],
+                            true_json: str | os.PathLike[str] | None,
+                            report: SkipReport | None,
+                            label: Callable[[Any, Any], str | None]) -> list[Any]:
+    """Read a challenge input folder and, with ``true_json``, label each sample from it.
+
+    ``label(sample, truth_value)`` fills the sample's labels and returns None, or returns
+    the problem; such samples (and those without truth) are skipped and reported.
+    """
+    own = report is None
+    report = report if report is not None else SkipReport()
+    samples = read_input(input_dir, report=report)
+    if true_json is None:
+        finish(report, own)
+        return samples
+    truth = read_json(true_json, expect=dict)
+    before = len(report)
+    out = []
+    for sample in samples:
+        value = truth.get(sample.id)
+        reason = "missing truth" if value is None else label(sample, value)
+        if reason:
+            report.add(true_json, sample.id, reason)
+            continue
+        out.append(sample)
+    report.check_source(true_json, len(out), before)
+    finish(report, own)
+    return out

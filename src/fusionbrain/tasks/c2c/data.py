@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fusionbrain.data.jsonl import read_jsonl, read_samples, subsample, write_samples
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.report import SkipReport, finish, read_labelled_challenge
 from fusionbrain.data.sizes import pick
 from fusionbrain.errors import UserError
-from fusionbrain.utils.io import read_json
 
 
 @dataclass
@@ -153,25 +152,13 @@ def read_challenge(input_dir: str | os.PathLike[str], true_json: str | os.PathLi
     """Read a challenge ``input/C2C`` folder, labelled from ``true_C2C.json`` when given."""
     from fusionbrain.tasks.c2c.formats import read_input
 
-    own = report is None
-    report = report if report is not None else SkipReport()
-    samples = read_input(input_dir, report=report)
-    if true_json is None:
-        finish(report, own)
-        return samples
-    truth = read_json(true_json, expect=dict)
-    before = len(report)
-    out = []
-    for s in samples:
-        t = truth.get(s.id)
+    def label(s: C2CSample, t: object) -> str | None:
         if not isinstance(t, str) or not t.strip():
-            report.add(true_json, s.id, "missing truth" if t is None else "empty python translation")
-            continue
+            return "empty python translation"
         s.python = t
-        out.append(s)
-    report.check_source(true_json, len(out), before)
-    finish(report, own)
-    return out
+        return None
+
+    return read_labelled_challenge(read_input, input_dir, true_json, report, label)
 
 
 def build_default(split: str, size: str, seed: int, out_dir: str | os.PathLike[str],

@@ -9,7 +9,7 @@ from pathlib import Path
 from fusionbrain.data.images import image_problem
 from fusionbrain.data.jsonl import read_samples, write_samples
 from fusionbrain.data.lang import check_lang
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.report import SkipReport, finish, read_labelled_challenge
 from fusionbrain.data.sizes import pick
 from fusionbrain.errors import UserError
 from fusionbrain.utils.io import read_json
@@ -161,33 +161,19 @@ def read_challenge(input_dir: str | os.PathLike[str], true_json: str | os.PathLi
     """
     from fusionbrain.tasks.vqa.formats import read_input
 
-    own = report is None
-    report = report if report is not None else SkipReport()
-    samples = read_input(input_dir, report=report)
-    if true_json is None:
-        finish(report, own)
-        return samples
-    truth = read_json(true_json, expect=dict)
-    before = len(report)
-    out = []
-    for s in samples:
-        t = truth.get(s.id)
+    def label(s: VQASample, t: object) -> str | None:
         if not isinstance(t, dict):
-            report.add(true_json, s.id, "missing truth" if t is None else "bad record: not an object")
-            continue
+            return "bad record: not an object"
         answers = answers_of(t.get("answer"))
         if answers is None or not answers[0].strip():
-            report.add(true_json, s.id, "empty answer")
-            continue
+            return "empty answer"
         lang = check_lang(t.get("lang", s.lang))  # detected from the question when absent
         if lang is None:
-            report.add(true_json, s.id, f"unknown language: {t.get('lang')!r}")
-            continue
+            return f"unknown language: {t.get('lang')!r}"
         s.answers, s.lang = answers, lang
-        out.append(s)
-    report.check_source(true_json, len(out), before)
-    finish(report, own)
-    return out
+        return None
+
+    return read_labelled_challenge(read_input, input_dir, true_json, report, label)
 
 
 def build_default(split: str, size: str, seed: int, out_dir: str | os.PathLike[str],

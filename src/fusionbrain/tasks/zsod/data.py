@@ -9,9 +9,8 @@ from pathlib import Path
 
 from fusionbrain.data.jsonl import read_samples, write_samples
 from fusionbrain.data.lang import check_lang, detect_lang
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.report import SkipReport, read_labelled_challenge
 from fusionbrain.data.sizes import pick
-from fusionbrain.utils.io import read_json
 
 
 @dataclass
@@ -101,37 +100,23 @@ def read_challenge(input_dir: str | os.PathLike[str], true_json: str | os.PathLi
     """
     from fusionbrain.tasks.zsod.formats import read_input
 
-    own = report is None
-    report = report if report is not None else SkipReport()
-    samples = read_input(input_dir, report=report)
-    if true_json is None:
-        finish(report, own)
-        return samples
-    truth = read_json(true_json, expect=dict)
-    before = len(report)
-    out = []
-    for s in samples:
-        t = truth.get(s.id)
+    def label(s: ZsODSample, t: object) -> str | None:
         if not isinstance(t, dict):
-            report.add(true_json, s.id, "missing truth" if t is None else "bad record: not an object")
-            continue
+            return "bad record: not an object"
         # The official files allow [[]] for "absent".
         phrases = {p: [b for b in boxes if b != []] if isinstance(boxes, list) else boxes
                    for p, boxes in t.items()}
         reason = phrases_problem(phrases)
         if reason:
-            report.add(true_json, s.id, reason)
-            continue
+            return reason
         lang = detect_lang(" ".join(phrases))
         if lang is None:
-            report.add(true_json, s.id, f"unknown language: {' | '.join(phrases)!r}")
-            continue
+            return f"unknown language: {' | '.join(phrases)!r}"
         s.phrases = {p: [[float(v) for v in b] for b in boxes] for p, boxes in phrases.items()}
         s.lang = lang
-        out.append(s)
-    report.check_source(true_json, len(out), before)
-    finish(report, own)
-    return out
+        return None
+
+    return read_labelled_challenge(read_input, input_dir, true_json, report, label)
 
 
 def build_default(split: str, size: str, seed: int, out_dir: str | os.PathLike[str],
