@@ -85,20 +85,8 @@ def _max_bytes() -> int:
 def read_score_json(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> dict:
     """Read a prediction or truth file: a JSON object, with one-line errors naming the file."""
     max_bytes = _max_bytes() if max_bytes is None else max_bytes
-    path = Path(path)
-    if not path.exists():
-        raise UserError("file not found", path=path)
-    if path.is_dir():
-        raise UserError("is a directory, expected a JSON file", path=path)
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise UserError(f"cannot read: {e.strerror}", path=path) from None
-    if size > max_bytes:
-        raise UserError(f"file too large to score ({size} bytes > limit {max_bytes}; "
-                        f"set {_MAX_ENV} to raise it)", path=path)
-    _sniff(path)
-    return read_json(path, max_bytes=max_bytes, expect=dict)
+    return read_json(path, max_bytes=max_bytes, expect=dict, before_read=_sniff,
+                     too_large_note=f" to score; set {_MAX_ENV} to raise it")
 
 
 def score_files(task: str, pred_path: str | os.PathLike[str], true_path: str | os.PathLike[str],

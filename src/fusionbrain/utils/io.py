@@ -6,7 +6,7 @@ import errno
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -102,8 +102,13 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | N
 
 
 def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES,
-              expect: type | tuple[type, ...] | None = None) -> Any:
-    """Read a JSON file, raising :class:`UserError` naming the file on any problem."""
+              expect: type | tuple[type, ...] | None = None, too_large_note: str = "",
+              before_read: Callable[[Path], None] | None = None) -> Any:
+    """Read a JSON file, raising :class:`UserError` naming the file on any problem.
+
+    ``too_large_note`` is appended to the size-limit message; ``before_read(path)`` may
+    reject the file cheaply (e.g. from its first bytes) before it is read whole.
+    """
     path = Path(path)
     if not path.exists():
         raise UserError("file not found", path=path)
@@ -112,7 +117,10 @@ def read_json(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES,
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise UserError(f"file too large ({size} bytes > limit {max_bytes})", path=path)
+            raise UserError(f"file too large{too_large_note} ({size} bytes > limit {max_bytes})",
+                            path=path)
+        if before_read is not None:
+            before_read(path)
         raw = path.read_bytes()
     except OSError as e:
         raise UserError(f"cannot read: {e.strerror}", path=path) from None
