@@ -11,6 +11,19 @@ IMAGE_EXTS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif",
                                         ".tiff", ".webp"})
 
 
+# PIL format names of the image files the challenge folders use.
+IMAGE_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def image_key(sample_id: object, default_ext: str, task: str) -> str:
+    """The challenge key (image file name) of a sample: its id, plus ``default_ext`` if bare."""
+    sid = str(sample_id)
+    name = sid if Path(sid).suffix.lower() in IMAGE_EXTS else f"{sid}{default_ext}"
+    if "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"{task} sample id {sid!r} cannot be a file name")
+    return name
+
+
 def image_problem(path: str | os.PathLike[str]) -> str | None:
     """Why the image at ``path`` is unusable ("missing file: ...", "corrupt image: ..."), or None."""
     p = Path(path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TextIO
 
 from fusionbrain.data.report import SkipReport
@@ -27,6 +28,17 @@ class InputSamples(list):
                  ) -> None:
         super().__init__(samples)
         self.defaults: dict[str, Any] = dict(defaults or {})
+
+
+def natural_key(key: str) -> tuple:
+    """Sort order of challenge keys: "2" before "10" (numbers written as strings)."""
+    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+
+
+def natural_file_key(name: str) -> tuple:
+    """Sort order of image file names by their stem: "2.png" before "10.png"."""
+    stem = Path(name).stem
+    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
 
 
 def merge_defaults(pred: dict, samples: Any, order: Callable[[str], Any]) -> dict:

@@ -6,18 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fusionbrain.data.inputs import InputSamples, merge_defaults, warn_skipped
+from fusionbrain.data.inputs import InputSamples, merge_defaults, natural_key, warn_skipped
 from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.c2c.data import C2CSample
 from fusionbrain.utils.io import read_json, write_json_atomic
 
 REQUESTS = "requests.json"
-
-
-def _natural(key: str) -> tuple:
-    # "2" before "10": challenge keys are numbers written as strings.
-    return (0, int(key), "") if key.isdigit() else (1, 0, key)
 
 
 def read_input(task_input_dir: str | os.PathLike[str],
@@ -33,7 +28,7 @@ def read_input(task_input_dir: str | os.PathLike[str],
     report = report if report is not None else SkipReport()
     before = len(report)
     out = InputSamples()
-    for key in sorted(req, key=_natural):
+    for key in sorted(req, key=natural_key):
         java = req[key]
         if not isinstance(java, str):
             raise UserError(f"expected Java source text, got {type(java).__name__}",
@@ -69,4 +64,4 @@ def prediction_json(samples: list[C2CSample], outputs: list[str]) -> dict:
     if len(outputs) != len(samples):
         raise ValueError(f"{len(outputs)} outputs for {len(samples)} C2C samples")
     pred = {s.id: str(o) for s, o in zip(samples, outputs, strict=True)}
-    return merge_defaults(pred, samples, _natural)
+    return merge_defaults(pred, samples, natural_key)

@@ -11,28 +11,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fusionbrain.data.images import IMAGE_EXTS, copy_image, image_problem
-from fusionbrain.data.inputs import InputSamples, merge_defaults, warn_skipped
+from fusionbrain.data.images import IMAGE_EXTS, IMAGE_FORMAT, copy_image, image_key, image_problem
+from fusionbrain.data.inputs import InputSamples, merge_defaults, natural_file_key, warn_skipped
 from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.htr.data import HTRSample
 
 IMAGES = "images"
-_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
-
-
-def _natural(name: str) -> tuple:
-    stem = Path(name).stem
-    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
 
 
 def key(sample: HTRSample) -> str:
     """The challenge key (image file name) of a sample."""
-    sid = str(sample.id)
-    name = sid if Path(sid).suffix.lower() in IMAGE_EXTS else f"{sid}.png"
-    if "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"HTR sample id {sid!r} cannot be a file name")
-    return name
+    return image_key(sample.id, ".png", "HTR")
 
 
 def read_input(task_input_dir: str | os.PathLike[str],
@@ -49,7 +39,7 @@ def read_input(task_input_dir: str | os.PathLike[str],
     report = report if report is not None else SkipReport()
     before = len(report)
     out = InputSamples()
-    for p in sorted(images.iterdir(), key=lambda p: _natural(p.name)):
+    for p in sorted(images.iterdir(), key=lambda p: natural_file_key(p.name)):
         if p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTS:
             continue
         problem = image_problem(p)
@@ -76,7 +66,7 @@ def write_input(samples: list[HTRSample], task_input_dir: str | os.PathLike[str]
         seen.add(name)
         dst = images / name
         if Path(s.image_path).resolve() != dst.resolve():
-            copy_image(s.image_path, dst, _FORMAT.get(dst.suffix.lower()))
+            copy_image(s.image_path, dst, IMAGE_FORMAT.get(dst.suffix.lower()))
         out.append(HTRSample(name, str(dst.resolve()), s.text, s.lang))
     return out
 
@@ -92,5 +82,5 @@ def prediction_json(samples: list[HTRSample], outputs: list[str]) -> dict:
     if len(outputs) != len(samples):
         raise ValueError(f"{len(outputs)} outputs for {len(samples)} HTR samples")
     pred = {key(s): str(o) for s, o in zip(samples, outputs, strict=True)}
-    return merge_defaults(pred, samples, _natural)
+    return merge_defaults(pred, samples, natural_file_key)
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from fusionbrain.data.images import copy_image, image_problem
-from fusionbrain.data.inputs import InputSamples, merge_defaults, warn_skipped
+from fusionbrain.data.inputs import InputSamples, merge_defaults, natural_key, warn_skipped
 from fusionbrain.data.lang import detect_lang
 from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
@@ -20,10 +20,6 @@ from fusionbrain.utils.io import read_json, write_json_atomic
 
 IMAGES = "images"
 QUESTIONS = "questions.json"
-
-
-def _natural(key: str) -> tuple:
-    return (0, int(key), "") if key.isdigit() else (1, 0, key)
 
 
 def read_input(task_input_dir: str | os.PathLike[str],
@@ -41,7 +37,7 @@ def read_input(task_input_dir: str | os.PathLike[str],
     report = report if report is not None else SkipReport()
     before = len(report)
     out = InputSamples()
-    for k in sorted(qs, key=_natural):
+    for k in sorted(qs, key=natural_key):
         q = qs[k]
         if not isinstance(q, dict) or not isinstance(q.get("file_name"), str) \
                 or not isinstance(q.get("question"), str):
@@ -118,4 +114,4 @@ def prediction_json(samples: list[VQASample], outputs: list[str]) -> dict:
     if len(outputs) != len(samples):
         raise ValueError(f"{len(outputs)} outputs for {len(samples)} VQA samples")
     pred = {s.id: str(o) for s, o in zip(samples, outputs, strict=True)}
-    return merge_defaults(pred, samples, _natural)
+    return merge_defaults(pred, samples, natural_key)

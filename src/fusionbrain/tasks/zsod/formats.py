@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fusionbrain.data.images import IMAGE_EXTS, copy_image, image_problem
-from fusionbrain.data.inputs import InputSamples, merge_defaults, warn_skipped
+from fusionbrain.data.images import IMAGE_FORMAT, copy_image, image_key, image_problem
+from fusionbrain.data.inputs import InputSamples, merge_defaults, natural_file_key, warn_skipped
 from fusionbrain.data.lang import detect_lang
 from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
@@ -22,21 +22,11 @@ from fusionbrain.utils.io import read_json, write_json_atomic
 
 IMAGES = "images"
 REQUESTS = "requests.json"
-_FORMAT = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
-
-
-def _natural(name: str) -> tuple:
-    stem = Path(name).stem
-    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
 
 
 def key(sample: ZsODSample) -> str:
     """The challenge key (image file name) of a sample."""
-    sid = str(sample.id)
-    name = sid if Path(sid).suffix.lower() in IMAGE_EXTS else f"{sid}.jpg"
-    if "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"zsOD sample id {sid!r} cannot be a file name")
-    return name
+    return image_key(sample.id, ".jpg", "zsOD")
 
 
 def read_input(task_input_dir: str | os.PathLike[str],
@@ -55,7 +45,7 @@ def read_input(task_input_dir: str | os.PathLike[str],
     report = report if report is not None else SkipReport()
     before = len(report)
     out = InputSamples()
-    for k in sorted(req, key=_natural):
+    for k in sorted(req, key=natural_file_key):
         phrases = req[k]
         if not isinstance(phrases, list) or not all(isinstance(p, str) for p in phrases):
             raise UserError("expected a list of phrases", path=path, key=k)
@@ -87,7 +77,7 @@ def write_input(samples: list[ZsODSample], task_input_dir: str | os.PathLike[str
         req[name] = list(s.phrases)
         dst = images / name
         if Path(s.image_path).resolve() != dst.resolve():
-            copy_image(s.image_path, dst, _FORMAT.get(dst.suffix.lower()))
+            copy_image(s.image_path, dst, IMAGE_FORMAT.get(dst.suffix.lower()))
         out.append(ZsODSample(name, str(dst.resolve()),
                               {p: [list(b) for b in boxes] for p, boxes in s.phrases.items()},
                               s.lang))
@@ -115,4 +105,4 @@ def prediction_json(samples: list[ZsODSample], outputs: list[dict]) -> dict:
             if p not in pred:
                 pred[p] = [[float(v) for v in b] for b in boxes]
         out[key(s)] = pred
-    return merge_defaults(out, samples, _natural)
+    return merge_defaults(out, samples, natural_file_key)
