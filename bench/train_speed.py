@@ -36,11 +36,14 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                           else ("cpu" if args.device == "auto" else args.device))
+    from fusionbrain.tasks import TASKS
+
+    train = load_split(args.data, "train", list(TASKS))
+    valid = load_split(args.data, "valid", list(TASKS))
     t0 = time.perf_counter()
-    model = FusionBrain(args.model).to(device)
+    # the heads' vocabularies (VQA answers, C2C phrases) come from the training data
+    model = FusionBrain(FusionBrain.fit_config(args.model, train)).to(device)
     load_s = time.perf_counter() - t0
-    train = load_split(args.data, "train", model.task_names)
-    valid = load_split(args.data, "valid", model.task_names)
     rows = []
     for task, samples in train.items():
         params = model.trainable_parameters(task)

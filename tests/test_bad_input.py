@@ -298,3 +298,27 @@ def test_closed_stdout_is_not_a_traceback(tmp_path):
     err = p.stderr.read().decode()
     assert p.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+# --- training: a bad item is skipped, never a crash hours in -----------------------------------
+
+def test_run_out_is_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "out").write_text("x")
+    rc, out, err = _cli(capsys, "run", "--out", str(tmp_path / "out"))
+    _one_line_error(rc, err, "out", "must be a folder")
+    assert "building" not in out  # refused before any work
+
+
+def test_training_split_skips_a_corrupt_image(tmp_path, capsys):
+    from fusionbrain.train.engine import load_split
+
+    folder = tmp_path / "data" / "train" / "HTR"
+    _image(folder / "images" / "a.png", "PNG")
+    _truncated(folder / "images" / "b.png")
+    (folder / "samples.jsonl").write_text("".join(
+        json.dumps({"id": i, "image_path": f"images/{i}.png", "text": "word", "lang": "en"}) + "\n"
+        for i in ("a", "b")), encoding="utf-8")
+    sets = load_split(tmp_path / "data", "train", ["HTR", "VQA"])
+    assert [s.id for s in sets["HTR"]] == ["a"] and "VQA" not in sets
+    err = capsys.readouterr().err
+    assert "skipped 1" in err and "b.png" in err

@@ -348,3 +348,26 @@ def test_strict_scores_missing_prediction_as_empty():
 def test_strict_still_rejects_bad_values():
     with pytest.raises(UserError, match="key 'a'"):
         score({"a": 1}, {"a": FUNC}, profile="strict")
+
+
+def test_ngram_clips_equal_clipped_counts_of_token_tuples():
+    # the integer-coded n-grams against the plain definition: sum over n-grams of
+    # min(count in hypothesis, count in reference), n = 2..4
+    import random
+    from collections import Counter
+
+    def plain(rt, ht, n):
+        r = Counter(zip(*(rt[i:] for i in range(n)), strict=False))
+        h = Counter(zip(*(ht[i:] for i in range(n)), strict=False))
+        return sum(min(c, h[g]) for g, c in r.items())
+
+    rng = random.Random(5)
+    words = ["a", "b", "c", "NEW_LINE", "INDENT", "(", ")", "é", "ab", "ba", "x"]
+    cases = [([], []), (["a"], ["a"]), (["a", "b"], ["a", "b"]), (["a", "b"], ["b", "a"]),
+             (["a", "b", "a", "b", "a"], ["a", "b", "a"]), (["ab", "c"], ["a", "bc"]),
+             (FUNC.split(), FUNC.split()), (FUNC.split(), FUNC.split()[::-1])]
+    for _ in range(300):
+        cases.append(([rng.choice(words[:rng.randint(1, 11)]) for _ in range(rng.randint(0, 40))],
+                      [rng.choice(words[:rng.randint(1, 11)]) for _ in range(rng.randint(0, 40))]))
+    for rt, ht in cases:
+        assert codebleu._ngram_clips(rt, ht) == [plain(rt, ht, n) for n in (2, 3, 4)], (rt, ht)

@@ -252,8 +252,10 @@ def test_save_and_load_roundtrip(model, samples, tmp_path):
 
     saved = load_file(tmp_path / "m" / "trainable.safetensors")
     assert not any(k.startswith("body.") and "lora_" not in k for k in saved)
+    # trainable weights + the heads' buffers (HTR's BatchNorm running statistics)
+    buffers = sum(b.numel() for n, b in model.named_buffers() if n.startswith("heads."))
     assert sum(t.numel() for t in saved.values()) == model.parameter_counts()[
-        "trainable_parameters"]
+        "trainable_parameters"] + buffers
     again = FusionBrain.from_pretrained(tmp_path / "m")
     assert {t: again.predict(t, samples[t]) for t in again.task_names} == want
 

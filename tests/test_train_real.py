@@ -94,6 +94,9 @@ def test_ddp_two_ranks_real_model(tmp_path, data, cfg):
         def dump(model, info):
             state = {{n: p.detach().clone() for n, p in model.named_parameters()
                      if p.requires_grad}}
+            # heads' buffers (BatchNorm statistics) are saved too; DDP keeps them in step
+            state.update({{n: b.detach().clone() for n, b in model.named_buffers()
+                          if n.startswith("heads.")}})
             torch.save(state, Path(sys.argv[1]) / f"rank{{info.rank}}.pt")
 
         cfg = load_config({str(cfg)!r})

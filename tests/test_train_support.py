@@ -94,7 +94,7 @@ def toy_samples(n: int, seed: int) -> list[ToySample]:
     return out
 
 
-def toy_load_split(data_dir, split, tasks):
+def toy_load_split(data_dir, split, tasks, report=True):
     return {t: toy_samples(24 if split == "train" else 8, TOY_TASKS.index(t) + (split == "valid"))
             for t in tasks}
 

@@ -57,16 +57,37 @@ class FusionBrainConfig:
     htr_column_group: int = 4  # pixels of width per image token
     htr_max_width: int = 384
     htr_channels: int = 64
+    htr_body_pool: int = 2  # adjacent CTC columns per body token (halves HTR's body cost)
+    htr_rnn_hidden: int = 128  # BiLSTM units per direction in the HTR adapter
+    htr_aux_ctc: float = 0.5  # weight of the CTC loss on the adapter features alone
+    htr_align_ce: float = 1.0  # weight of the flat-start alignment cross-entropy
+    htr_augment: float = 0.1  # +- random horizontal stretch of HTR training images
     # VQA
     vqa_max_question_tokens: int = 40  # Russian takes ~3x the tokens of English
     vqa_max_answer_tokens: int = 12  # "прямоугольник" is 11 tokens
+    # "generate": the body's LM head writes the answer (open vocabulary);
+    # "classify": one of ``vqa_answers`` (the training answers, filled in from the data by
+    # ``fit_config`` before the model is built), the VQA v2 practice
+    vqa_answer_mode: str = "generate"
+    vqa_answers: list[str] = field(default_factory=list)
+    vqa_max_answers: int = 1000
     # C2C
     c2c_max_source_tokens: int = 160
     c2c_max_target_tokens: int = 160
+    # "generate": the body writes the Python token by token; "edit": every Java token is
+    # kept or deleted and gets an inserted phrase from ``c2c_phrases`` (filled in from the
+    # training pairs by ``fit_config``), a text-editing head that learns from few examples
+    c2c_decoder: str = "generate"
+    c2c_phrases: list[str] = field(default_factory=list)
+    c2c_max_phrases: int = 500
     # zsOD
-    zsod_queries: int = 4
+    zsod_map_channels: int = 128  # width of the dense head's cell features
+    zsod_peak_ratio: float = 0.3  # a further box needs this share of the best cell's score
+    zsod_max_boxes: int = 2  # boxes per present phrase at most
     zsod_max_phrase_tokens: int = 24
-    zsod_score_threshold: float = 0.5
+    # P(present) from which a phrase gets boxes: low, because an FP costs less in F1 than
+    # a missed box (valid F1 after 100 cpu-small steps: 0.17 at 0.2, 0.10 at 0.5)
+    zsod_score_threshold: float = 0.2
     zsod_loss_l1: float = 5.0
     zsod_loss_giou: float = 2.0
     zsod_loss_score: float = 1.0
@@ -108,8 +129,8 @@ class FusionBrainConfig:
 # keys whose value must be a whole number >= 1 (sizes and counts)
 _POSITIVE = ("image_size", "image_grid", "lora_r", "htr_height", "htr_column_group",
              "htr_max_width", "htr_channels", "vqa_max_question_tokens", "vqa_max_answer_tokens",
-             "c2c_max_source_tokens", "c2c_max_target_tokens", "zsod_queries",
-             "zsod_max_phrase_tokens")
+             "c2c_max_source_tokens", "c2c_max_target_tokens", "zsod_map_channels", "zsod_max_boxes",
+             "zsod_max_phrase_tokens", "vqa_max_answers", "c2c_max_phrases", "htr_body_pool", "htr_rnn_hidden")
 
 
 def _check_values(values: dict[str, Any], source: str | None) -> None:
@@ -130,9 +151,17 @@ def _check_values(values: dict[str, Any], source: str | None) -> None:
         raise bad("lora_dropout", "a number in [0, 1)")
     if not 0 <= values.get("zsod_score_threshold", 0.5) <= 1:
         raise bad("zsod_score_threshold", "a number in [0, 1]")
-    for key in ("zsod_loss_l1", "zsod_loss_giou", "zsod_loss_score"):
+    for key in ("zsod_loss_l1", "zsod_loss_giou", "zsod_loss_score", "htr_aux_ctc", "htr_align_ce",
+                "htr_augment"):
         if values.get(key, 0.0) < 0:
             raise bad(key, "a number >= 0")
+    for key, allowed in (("vqa_answer_mode", ("generate", "classify")),
+                         ("c2c_decoder", ("generate", "edit"))):
+        if key in values and values[key] not in allowed:
+            raise bad(key, " or ".join(repr(a) for a in allowed))
+    for key in ("vqa_answers", "c2c_phrases"):
+        if not all(isinstance(v, str) for v in values.get(key) or []):
+            raise bad(key, "a list of strings")
     targets = values.get("lora_targets")
     if targets is not None and (not all(isinstance(t, str) and t for t in targets)
                                 or (values.get("lora", True) and not targets)):
@@ -162,14 +191,17 @@ RANDOM_BODY_BASE: dict[str, int] = dict(_TINY_BODY)
 PRESETS: dict[str, dict[str, Any]] = {
     # full 30-layer SmolLM2-135M body, for a GPU
     "default": {},
-    # the default body cut to 6 blocks: CPU training in minutes
-    "cpu-small": {"body_layers": 6, "c2c_max_source_tokens": 128, "c2c_max_target_tokens": 128},
+    # the default body cut to 6 blocks: CPU training in minutes. A cut body's outputs are far
+    # from its LM head's space, so the heads that would generate through it classify instead:
+    # C2C edits the Java tokens, VQA picks one of the training answers.
+    "cpu-small": {"body_layers": 6, "c2c_max_source_tokens": 128, "c2c_max_target_tokens": 128,
+                  "c2c_decoder": "edit", "vqa_answer_mode": "classify"},
     # random tiny body + random tiny vision (real tokenizer): unit tests
     "tiny": {"body": RANDOM_BODY, "body_config": _TINY_BODY, "tokenizer": DEFAULT_BODY,
              "vision": RANDOM_VISION, "image_size": 64, "image_grid": 2, "prompt_tokens": 2,
              "lora_r": 4, "htr_height": 16, "htr_max_width": 128, "htr_channels": 16,
              "vqa_max_question_tokens": 16, "vqa_max_answer_tokens": 4,
-             "c2c_max_source_tokens": 32, "c2c_max_target_tokens": 24, "zsod_queries": 3,
+             "c2c_max_source_tokens": 32, "c2c_max_target_tokens": 24,
              "zsod_max_phrase_tokens": 8},
 }
 

@@ -12,6 +12,8 @@ contract is::
     build_head(config, model) -> nn.Module     # with .forward(model, batch) -> {"loss", ...}
                                                # and  .predict(model, batch) -> list[output]
     collate(samples, *, tokenizer, config, train=True) -> batch dict
+    fit_config(config, samples) -> dict        # optional: config values learnt from the
+                                               # training samples (answer/phrase vocabularies)
 
 The primitives heads call (``embed_ids``, ``assemble``, ``run_body``, ``lm_loss``,
 ``generate``, ``encode_images``) live here so that all tasks go through the same body.
@@ -67,6 +69,23 @@ class FusionBrain(nn.Module):
                 {t: m.build_head(config, self) for t, m in self._head_modules.items()})
         self.eos_id = int(self.tokenizer.eos_token_id)
         self.pad_id = int(self.tokenizer.pad_token_id)
+
+    @classmethod
+    def fit_config(cls, config: FusionBrainConfig | str | dict | None,
+                   train_sets: dict[str, list]) -> FusionBrainConfig:
+        """The config with what the heads take from the training data (before building).
+
+        Each task's ``head.fit_config(config, samples)`` (where defined) returns the config
+        values it derives from its training samples, e.g. the VQA answer vocabulary; they
+        are saved with the model, so a trained artefact needs no data to be rebuilt.
+        """
+        config = resolve_config(config)
+        changes: dict[str, Any] = {}
+        for task, samples in train_sets.items():
+            fit = getattr(task_module(check_task(task), "head"), "fit_config", None)
+            if fit is not None and samples:
+                changes.update(fit(config, samples))
+        return config.replace(**changes) if changes else config
 
     # -- construction helpers -----------------------------------------------------
     def _add_lora(self) -> None:

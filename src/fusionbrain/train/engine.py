@@ -121,10 +121,18 @@ def import_class(spec: str) -> type:
         raise UserError(f"cannot load model class {spec!r}: {e}") from None
 
 
-def build_model(cfg: TrainConfig, tasks: list[str] | None) -> nn.Module:
-    """A fresh model from the config's model spec, with heads for ``tasks`` (None: all)."""
+def build_model(cfg: TrainConfig, tasks: list[str] | None,
+                train_sets: dict[str, list] | None = None) -> nn.Module:
+    """A fresh model from the config's model spec, with heads for ``tasks`` (None: all).
+
+    With ``train_sets``, the heads first take what they need from the training data
+    (vocabularies) through the model class's ``fit_config``, where it has one.
+    """
     cls = import_class(cfg.model_class)
-    return cls(cfg.model, tasks=tasks)
+    model_cfg = cfg.model
+    if train_sets and hasattr(cls, "fit_config"):
+        model_cfg = cls.fit_config(model_cfg, train_sets)
+    return cls(model_cfg, tasks=tasks)
 
 
 def find_model_dir(path: str | os.PathLike[str]) -> Path:
@@ -203,13 +211,28 @@ def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
 
 # -- data ------------------------------------------------------------------------------------
 
-def load_split(data_dir: Path, split: str, tasks: list[str]) -> dict[str, list]:
-    """Samples of each task that has ``DIR/<split>/<TASK>/``; tasks without it are left out."""
+def load_split(data_dir: Path, split: str, tasks: list[str], report: bool = True
+               ) -> dict[str, list]:
+    """Samples of each task that has ``DIR/<split>/<TASK>/``; tasks without it are left out.
+
+    Images are opened and checked here, once: a corrupt image is skipped and reported
+    instead of stopping the run hours later when its batch comes up.
+    """
+    import inspect
+
+    from fusionbrain.data.report import SkipReport
+
     out: dict[str, list] = {}
     for t in tasks:
         folder = data_dir / split / t
         if folder.is_dir():
-            samples = task_module(t, "data").read_split(folder)
+            reader = task_module(t, "data").read_split
+            skipped = SkipReport()
+            kwargs = ({"verify_images": True}
+                      if "verify_images" in inspect.signature(reader).parameters else {})
+            samples = reader(folder, report=skipped, **kwargs)
+            if report:
+                skipped.print()
             if samples:
                 out[t] = samples
     return out
@@ -350,7 +373,7 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
                         path=data)
     data = Path(data)
     tasks = _resolve_tasks(spec, cfg)
-    train_sets = load_split(data, "train", tasks)
+    train_sets = load_split(data, "train", tasks, report=info.is_main)
     if not train_sets:
         raise UserError(f"no training samples for {', '.join(tasks)} "
                         f"(expected {data}/train/<TASK>/samples.jsonl)", path=data)
@@ -358,7 +381,7 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
     if spec.mode == "single" and missing:
         raise UserError(f"no training samples for task {tasks[0]}", path=data / "train" / tasks[0])
     tasks = [t for t in tasks if t in train_sets]
-    valid_sets = load_split(data, "valid", tasks)
+    valid_sets = load_split(data, "valid", tasks, report=info.is_main)
     sizes = {t: len(v) for t, v in train_sets.items()}
     steps = saved["steps"] if saved and spec.steps is None else \
         total_steps(cfg, spec, sizes, info.world)
@@ -374,7 +397,7 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
     else:
         # Seeded: a model's random initial weights depend only on the config's seed.
         seed_step(cfg.seed, -1, 0)
-        model = build_model(cfg, tasks if spec.mode == "single" else None)
+        model = build_model(cfg, tasks if spec.mode == "single" else None, train_sets)
     model.to(info.device)
     model.train()
     opt, n_trainable = make_optimizer(model, tasks, cfg)

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from fusionbrain.train.experiment_cli import default_config_path
 
     out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise UserError("--out must be a folder, and this is a file", path=out)
     data: Path = args.data or out / "data"
     if not data_ready(data):
         if args.data is not None:

@@ -12,10 +12,14 @@ Components, all corpus-level (see docs/competition.md, "C2C"):
   children, compared as S-expressions) found anywhere in the candidate's tree;
 - data-flow match: :mod:`fusionbrain.tasks.c2c.dataflow`.
 
-Speed (bench/score_speed.py; CPU seconds for the 682 AVATAR pairs, 2-core AMD EPYC
-under load): tree-sitter's parse is the floor -- about 0.5 s, 1315 distinct strings,
-mostly error recovery, since the token text is not valid Python (the detokenised
-source parses five times faster) -- and everything else is now about as much again:
+Speed (bench/score_speed.py, bench/results/score_speed.md; the 682 AVATAR pairs on the
+2-core AMD EPYC, in one process with the reference): about 1.9x less CPU time than the
+reference in one process.  Tree-sitter's parse is the floor -- about 0.46 s CPU for the
+1315 distinct strings, 40 % of ours, mostly error recovery since the token text is not
+valid Python (the detokenised source parses five times faster), and the Python binding
+holds the GIL while parsing, so threads cannot overlap it -- which caps the one-process
+speed-up at about 4.8x; only the forked workers below go past it, on idle cores.  The
+rest:
 
 - each distinct string is parsed and analysed once (:class:`CodeAnalysis`; the
   reference parses every pair four times); the language is loaded once per process;
@@ -27,7 +31,8 @@ source parses five times faster) -- and everything else is now about as much aga
 - the data-flow walk visits only the subtrees that need special handling and, within
   them, only the tokens whose text differs from their type;
 - the reference's quadratic list look-ups are counters, and clipped counts are sums
-  over key-set intersections;
+  over key-set intersections; n-grams are integers (the pair's tokens numbered), not
+  tuples of strings (:func:`_ngram_clips`);
 - the cyclic garbage collector is paused while scoring (its passes over the few hundred
   thousand objects cost over a tenth of the time);
 - with ``workers`` > 1 the pairs are shared out between forked processes, which send
@@ -49,7 +54,7 @@ from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
 from itertools import accumulate, compress, islice, repeat
-from operator import add, attrgetter, eq, le, lt, sub
+from operator import add, attrgetter, eq, le, lt, mul, sub
 
 from fusionbrain.tasks.c2c.dataflow import (
     FIELD_TYPES,
@@ -418,18 +423,34 @@ def _index_to_code(code: str, src: bytes, lkey: list, byte_columns_as_chars: boo
     return index_to_code
 
 
-def _ngram_counts(tokens: list[str], n: int) -> Counter:
-    if n == 1:
-        return Counter(tokens)
-    if len(tokens) < n:
-        return Counter()
-    return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
-
-
 def _clipped(a: Counter, b: Counter) -> int:
     """Sum over the shared keys of the smaller count (exact: integers)."""
     common = a.keys() & b.keys()
     return sum(map(min, map(a.__getitem__, common), map(b.__getitem__, common)))
+
+
+def _ngram_clips(rt: list[str], ht: list[str]) -> list[int]:
+    """Clipped 2-, 3- and 4-gram counts of a pair (sum over n-grams of min(hyp, ref)).
+
+    The tokens are numbered (a bijection within the pair) and each n-gram is the integer
+    ``ids[i] * V**(n-1) + ... + ids[i+n-1]`` (exact: Python integers), built from the
+    (n-1)-grams by one multiply-add per position: integers are cheaper to build, hash
+    and compare than tuples of strings, and equal exactly when the n-grams are equal.
+    """
+    out = [0, 0, 0]
+    m = min(len(rt), len(ht))
+    if m < 2:
+        return out
+    num = {t: i for i, t in enumerate({*rt, *ht})}.__getitem__  # any numbering will do
+    v = len(rt) + len(ht)  # more than the number of distinct tokens
+    rk = r = list(map(num, rt))
+    hk = h = list(map(num, ht))
+    for n in range(2, min(m, 4) + 1):
+        # map stops at the shorter input: ids[n-1:] has one item fewer than the (n-1)-grams
+        rk = list(map(add, map(mul, rk, repeat(v)), r[n - 1:]))
+        hk = list(map(add, map(mul, hk, repeat(v)), h[n - 1:]))
+        out[n - 2] = _clipped(Counter(rk), Counter(hk))
+    return out
 
 
 def pair_counts(ref: CodeAnalysis, hyp: CodeAnalysis) -> tuple:
@@ -451,10 +472,7 @@ def pair_counts(ref: CodeAnalysis, hyp: CodeAnalysis) -> tuple:
         m = hc.get(g)
         if m:
             num += (m if m < c else c) * w
-    clip = [_clipped(rc, hc), 0, 0, 0]
-    for n in (2, 3, 4):
-        if len(ht) >= n and len(rt) >= n:
-            clip[n - 1] = _clipped(_ngram_counts(ht, n), _ngram_counts(rt, n))
+    clip = [_clipped(rc, hc), *_ngram_clips(rt, ht)]
     rs = ref.sexps
     syn_match = sum(map(rs.__getitem__, rs.keys() & hyp.sexps.keys()))
     df_match = _clipped(ref.dfg, hyp.dfg) if ref.n_dfg else 0

@@ -1,16 +1,26 @@
-"""VQA head: the shared body generates the answer after ``[prompt] [image tokens] question``.
+"""VQA head: the shared body reads ``[prompt] [image tokens] question`` and answers.
 
-Image tokens come from the shared vision encoder; the answer is produced by the body's
-own (frozen, tied) LM head, so the head itself is only a learned task prompt. EN and RU.
+Image tokens come from the shared vision encoder. Two answer modes (``vqa_answer_mode``):
+
+- ``generate``: the body's own (frozen, tied) LM head writes the answer, open vocabulary;
+  the head itself is only a learned task prompt. Suits the full body.
+- ``classify``: the body's last hidden state picks one of the training answers
+  (``vqa_answers``, taken from the training data by :func:`fit_config`), the VQA v2
+  practice. A cut body's hidden states are far from its LM head's space; a classifier
+  learns in a few hundred steps what generation needs thousands for.
+
+EN and RU share one model (and, when classifying, one answer list).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from fusionbrain.errors import UserError
 from fusionbrain.model.adapters import TaskPrompt, embedding_scale, open_image
 from fusionbrain.model.vision import image_key, preprocess
 
@@ -32,36 +42,148 @@ def answer_ids(tokenizer: Any, answer: str, max_tokens: int) -> list[int]:
     return a[:max_tokens] + [tokenizer.eos_token_id]
 
 
+def clean_answer(answer: str) -> str:
+    return " ".join(answer.split())
+
+
+def fit_config(config: FusionBrainConfig, samples: list) -> dict[str, Any]:
+    """``classify`` mode: the answer list = the training answers, most frequent first.
+
+    Every given answer counts (VQA v2 has ten per question); ties keep first-seen order,
+    so the list depends only on the data.
+    """
+    if config.vqa_answer_mode != "classify":
+        return {}
+    counts = Counter(clean_answer(a) for s in samples for a in (s.answers or [])
+                     if isinstance(a, str) and a.strip())
+    return {"vqa_answers": [a for a, _ in counts.most_common(config.vqa_max_answers)]}
+
+
+def answer_targets(answers: list[str], index: dict[str, int], n: int) -> list[float] | None:
+    """Soft target over the answer list: each given answer's share (None: none is known)."""
+    known = [index[a] for a in (clean_answer(x) for x in answers) if a in index]
+    if not known:
+        return None
+    target = [0.0] * n
+    for k in known:
+        target[k] += 1.0 / len(known)
+    return target
+
+
 def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
             train: bool = True) -> dict:
     images = [open_image(s.image_path) for s in samples]
-    return {
+    batch = {
         "task": "VQA",
         "ids": [s.id for s in samples],
         "pixels": preprocess(images, config.image_size),
-            "image_keys": [image_key(s.image_path) for s in samples],
+        "image_keys": [image_key(s.image_path) for s in samples],
         "questions": [question_ids(tokenizer, s.question, config.vqa_max_question_tokens)
                       for s in samples],
         "answers": [answer_ids(tokenizer, s.answers[0] if s.answers else "",
                                config.vqa_max_answer_tokens) for s in samples],
         "max_answer_tokens": config.vqa_max_answer_tokens,
     }
+    if config.vqa_answer_mode == "classify":
+        index = {a: i for i, a in enumerate(config.vqa_answers)}
+        targets = [answer_targets(s.answers or [], index, len(index)) for s in samples]
+        batch["answer_targets"] = torch.tensor(
+            [t if t is not None else [0.0] * len(index) for t in targets], dtype=torch.float32
+        ).reshape(len(samples), len(index))
+        batch["answer_known"] = torch.tensor([t is not None for t in targets])
+    return batch
+
+
+class GlimpseClassifier(nn.Module):
+    """Question-guided attention over the image's cells, then a classifier over answers.
+
+    The body's 16 image tokens are pooled coarsely (4 x 4); questions about one object
+    among several need the backbone's full 7 x 7 map. The question state (the body's
+    output) attends over the cells (a few heads = "glimpses"), and answer logits come from
+    [question, glimpse, question * glimpse] — the bottom-up/top-down VQA recipe.
+    """
+
+    def __init__(self, channels: int, mid_channels: int, hidden_size: int, n_answers: int,
+                 width: int = 512, glimpses: int = 2, grid: int = 7) -> None:
+        super().__init__()
+        self.grid, self.glimpses = grid, glimpses
+        self.cells = nn.Sequential(nn.LayerNorm(channels + mid_channels),
+                                   nn.Linear(channels + mid_channels, width))
+        self.pos = nn.Parameter(torch.zeros(grid * grid, width))
+        self.question = nn.Sequential(nn.LayerNorm(2 * hidden_size),
+                                      nn.Linear(2 * hidden_size, width))
+        self.key = nn.Linear(width, width)
+        self.value = nn.Linear(width, width)
+        self.out = nn.Sequential(nn.Linear(3 * width, width), nn.GELU(),
+                                 nn.Linear(width, n_answers))
+
+    def forward(self, state: torch.Tensor, mid: torch.Tensor, last: torch.Tensor
+                ) -> torch.Tensor:
+        pool = nn.functional.adaptive_avg_pool2d
+        maps = torch.cat([pool(last, self.grid), pool(mid, self.grid)], 1)  # (B, C, g, g)
+        cells = self.cells(maps.flatten(2).transpose(1, 2)) + self.pos  # (B, g*g, W)
+        q = self.question(state)  # (B, W)
+        b, n, w = cells.shape
+        h = self.glimpses
+        keys = self.key(cells).view(b, n, h, w // h)
+        att = torch.einsum("bnhk,bhk->bnh", keys, q.view(b, h, w // h)) / (w // h) ** 0.5
+        att = att.softmax(1)
+        glimpse = torch.einsum("bnh,bnhk->bhk", att, self.value(cells).view(b, n, h, w // h))
+        v = glimpse.reshape(b, w)
+        return self.out(torch.cat([q, v, q * v], -1))
 
 
 class VQAHead(nn.Module):
     def __init__(self, config: FusionBrainConfig, model: Any) -> None:
         super().__init__()
-        self.prompt = TaskPrompt(config.prompt_tokens, model.hidden_size, embedding_scale(model))
+        d = model.hidden_size
+        self.prompt = TaskPrompt(config.prompt_tokens, d, embedding_scale(model))
+        self.mode = config.vqa_answer_mode
+        self.answers = list(config.vqa_answers)
+        self.classifier: nn.Module | None = None
+        if self.mode == "classify":
+            # an untrained model may have no answer list yet (e.g. `fusionbrain info`)
+            self.classifier = GlimpseClassifier(model.vision.channels, model.vision.mid_channels,
+                                                d, max(1, len(self.answers)))
 
     def _prefixes(self, model: Any, batch: dict) -> list[list[torch.Tensor]]:
         img = model.encode_images(batch["pixels"], batch.get("image_keys"))
         p = self.prompt()
         return [[p, img[i], model.embed_ids(q)] for i, q in enumerate(batch["questions"])]
 
+    def _answer_logits(self, model: Any, batch: dict) -> torch.Tensor:
+        """Classify mode: (B, answers) logits from the body's state after the question."""
+        embeds, mask = model.assemble(self._prefixes(model, batch))
+        hidden, _ = model.run_body(embeds, mask)
+        assert self.classifier is not None
+        if not self.answers:
+            raise UserError("model config key 'vqa_answers' is empty in classify mode: train "
+                            "the model (training fills it in from the data) or list the answers")
+        mid, last = model.vision.feature_maps(batch["pixels"].to(model.device),
+                                              batch.get("image_keys"))
+        # left padding: each question fills the last len(q) positions; its mean state keeps
+        # the words (object, colour) that the last state of a cut body blurs
+        length = hidden.shape[1]
+        lens = torch.tensor([len(q) for q in batch["questions"]], device=hidden.device)
+        in_question = torch.arange(length, device=hidden.device)[None] >= (length - lens)[:, None]
+        mean = (hidden * in_question[..., None]).sum(1) / lens[:, None]
+        return self.classifier(torch.cat([hidden[:, -1], mean], -1), mid, last)
+
     def forward(self, model: Any, batch: dict) -> dict[str, torch.Tensor]:
-        return {"loss": model.lm_loss(self._prefixes(model, batch), batch["answers"])}
+        if self.classifier is None:
+            return {"loss": model.lm_loss(self._prefixes(model, batch), batch["answers"])}
+        logits = self._answer_logits(model, batch)
+        known = batch["answer_known"].to(logits.device)
+        target = batch["answer_targets"].to(logits.device)
+        per_sample = -(target * torch.log_softmax(logits, -1)).sum(-1)
+        # answers outside the list teach nothing (their loss would be 0 anyway); keep the graph
+        loss = (per_sample * known).sum() / known.sum().clamp(min=1)
+        return {"loss": loss}
 
     def predict(self, model: Any, batch: dict, num_beams: int = 1) -> list[str]:
+        if self.classifier is not None:
+            best = self._answer_logits(model, batch).argmax(-1).tolist()
+            return [self.answers[k] for k in best]
         out = model.generate(self._prefixes(model, batch), batch["max_answer_tokens"] + 1,
                              num_beams=num_beams)
         return [" ".join(model.tokenizer.decode(ids, skip_special_tokens=True,
