@@ -572,14 +572,8 @@ def _counts_forked(refs: list[str], hyps: list[str], strict: bool, workers: int)
             children.append((pid, rr))
         os.close(qw)
         qw = -1
-        done: dict[int, list[tuple]] = {}
         cache: dict[str, CodeAnalysis] = {}
-        while True:
-            got = os.read(qr, _ID.size)
-            if len(got) < _ID.size:
-                break
-            c = _ID.unpack(got)[0]
-            done[c] = _chunk_counts(refs, hyps, c * chunk, (c + 1) * chunk, strict, cache)
+        done = _drain(qr, refs, hyps, strict, chunk, cache)
         for pid, rr in children:
             data = _read_all(rr)
             os.close(rr)
@@ -607,6 +601,18 @@ def _counts_forked(refs: list[str], hyps: list[str], strict: bool, workers: int)
                 pass
 
 
+def _drain(qr: int, refs: list[str], hyps: list[str], strict: bool, chunk: int,
+           cache: dict[str, CodeAnalysis]) -> dict[int, list[tuple]]:
+    """Take chunk numbers from the shared queue until it is empty; their per-pair counts."""
+    done: dict[int, list[tuple]] = {}
+    while True:
+        got = os.read(qr, _ID.size)
+        if len(got) < _ID.size:
+            return done
+        c = _ID.unpack(got)[0]
+        done[c] = _chunk_counts(refs, hyps, c * chunk, (c + 1) * chunk, strict, cache)
+
+
 def _child(refs: list[str], hyps: list[str], strict: bool, chunk: int, qr: int, qw: int,
            rr: int, rw: int) -> None:
     code = 1
@@ -614,14 +620,7 @@ def _child(refs: list[str], hyps: list[str], strict: bool, chunk: int, qr: int, 
         os.close(qw)
         os.close(rr)
         _local.parser = None  # a parser of its own, not the parent's copy
-        done: dict[int, list[tuple]] = {}
-        cache: dict[str, CodeAnalysis] = {}
-        while True:
-            got = os.read(qr, _ID.size)
-            if len(got) < _ID.size:
-                break
-            c = _ID.unpack(got)[0]
-            done[c] = _chunk_counts(refs, hyps, c * chunk, (c + 1) * chunk, strict, cache)
+        done = _drain(qr, refs, hyps, strict, chunk, {})
         data = memoryview(pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL))
         while data:
             data = data[os.write(rw, data):]
