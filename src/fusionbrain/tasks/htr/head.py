@@ -15,9 +15,9 @@ share of the ink, blank elsewhere).
 To keep the body cheap, ``htr_body_pool`` adjacent columns (concatenated, projected)
 make one body token; the body's outputs are repeated back to the CTC column rate.
 
-Options read with defaults (older configs lack them): ``htr_body_pool`` (2),
-``htr_rnn_hidden`` (128 per direction), ``htr_aux_ctc`` (0.5), ``htr_align_ce`` (1.0),
-``htr_augment`` (0.1: random horizontal stretch of training images).
+Options (``configuration.py``): ``htr_body_pool``, ``htr_rnn_hidden`` (per direction),
+``htr_aux_ctc``, ``htr_align_ce``, ``htr_augment`` (random horizontal stretch of
+training images).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Image tokens come from the shared vision encoder. Two answer modes (``vqa_answer
 
 - ``generate``: the body's own (frozen, tied) LM head writes the answer, open vocabulary;
   the head itself is only a learned task prompt. Suits the full body.
-- ``classify``: the body's last hidden state picks one of the training answers
+- ``classify``: the body's state after the question (last + mean over the question)
+  attends over the backbone's 7 x 7 cells and picks one of the training answers
   (``vqa_answers``, taken from the training data by :func:`fit_config`), the VQA v2
   practice. A cut body's hidden states are far from its LM head's space; a classifier
   learns in a few hundred steps what generation needs thousands for.
@@ -138,10 +139,9 @@ class VQAHead(nn.Module):
         super().__init__()
         d = model.hidden_size
         self.prompt = TaskPrompt(config.prompt_tokens, d, embedding_scale(model))
-        self.mode = config.vqa_answer_mode
         self.answers = list(config.vqa_answers)
         self.classifier: nn.Module | None = None
-        if self.mode == "classify":
+        if config.vqa_answer_mode == "classify":
             # an untrained model may have no answer list yet (e.g. `fusionbrain info`)
             self.classifier = GlimpseClassifier(model.vision.channels, model.vision.mid_channels,
                                                 d, max(1, len(self.answers)))
@@ -153,14 +153,16 @@ class VQAHead(nn.Module):
 
     def _answer_logits(self, model: Any, batch: dict) -> torch.Tensor:
         """Classify mode: (B, answers) logits from the body's state after the question."""
-        embeds, mask = model.assemble(self._prefixes(model, batch))
-        hidden, _ = model.run_body(embeds, mask)
         assert self.classifier is not None
         if not self.answers:
             raise UserError("model config key 'vqa_answers' is empty in classify mode: train "
                             "the model (training fills it in from the data) or list the answers")
+        # maps first: their backbone pass also caches the pooled features the image tokens
+        # need, so an image's first visit runs the backbone once, not twice
         mid, last = model.vision.feature_maps(batch["pixels"].to(model.device),
                                               batch.get("image_keys"))
+        embeds, mask = model.assemble(self._prefixes(model, batch))
+        hidden, _ = model.run_body(embeds, mask)
         # left padding: each question fills the last len(q) positions; its mean state keeps
         # the words (object, colour) that the last state of a cut body blurs
         length = hidden.shape[1]
