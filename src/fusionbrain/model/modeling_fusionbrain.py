@@ -32,6 +32,7 @@ from torch import nn
 
 from fusionbrain.errors import UserError
 from fusionbrain.model import body as body_lib
+from fusionbrain.model.adapters import embedding_scale
 from fusionbrain.model.configuration import FusionBrainConfig, resolve_config
 from fusionbrain.tasks import TASKS, check_task, task_module
 
@@ -60,8 +61,8 @@ class FusionBrain(nn.Module):
         if any(getattr(m, "NEEDS_VISION", False) for m in self._head_modules.values()):
             from fusionbrain.model.vision import VisionEncoder
 
-            scale = float(self.embedding.weight.detach().float().std())
-            self.vision = VisionEncoder(config, self.hidden_size, token_scale=scale)
+            self.vision = VisionEncoder(config, self.hidden_size,
+                                        token_scale=embedding_scale(self))
         # Head initialisation is seeded so two builds of one config are identical.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed + 2)

@@ -218,19 +218,15 @@ def load_split(data_dir: Path, split: str, tasks: list[str], report: bool = True
     Images are opened and checked here, once: a corrupt image is skipped and reported
     instead of stopping the run hours later when its batch comes up.
     """
-    import inspect
-
     from fusionbrain.data.report import SkipReport
 
     out: dict[str, list] = {}
     for t in tasks:
         folder = data_dir / split / t
         if folder.is_dir():
-            reader = task_module(t, "data").read_split
             skipped = SkipReport()
-            kwargs = ({"verify_images": True}
-                      if "verify_images" in inspect.signature(reader).parameters else {})
-            samples = reader(folder, report=skipped, **kwargs)
+            samples = task_module(t, "data").read_split(folder, report=skipped,
+                                                        verify_images=True)
             if report:
                 skipped.print()
             if samples:

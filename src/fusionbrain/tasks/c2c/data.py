@@ -49,9 +49,11 @@ def _problem(s: C2CSample, need_python: bool = True) -> str | None:
     return None
 
 
-def read_split(folder: str | os.PathLike[str], report: SkipReport | None = None) -> list[C2CSample]:
-    """Read ``folder/samples.jsonl`` (training format)."""
-    return read_samples(C2CSample, folder, _problem, report)
+def read_split(folder: str | os.PathLike[str], report: SkipReport | None = None,
+               verify_images: bool = False) -> list[C2CSample]:
+    """Read ``folder/samples.jsonl`` (training format). ``verify_images``: the same
+    signature as the image tasks' readers; code pairs have no image to check."""
+    return read_samples(C2CSample, folder, _problem, report, verify_images)
 
 
 def write_split(samples: list[C2CSample], folder: str | os.PathLike[str]) -> None:

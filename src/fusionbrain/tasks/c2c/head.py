@@ -193,17 +193,17 @@ class C2CHead(nn.Module):
         length = embeds.shape[1]
         lasts = batch["last_piece"]
         t = max(len(x) for x in lasts)
-        rows, cols, slot_rows, slot_cols = [], [], [], []
+        rows, cols, slots = [], [], []
         for i, (src, last) in enumerate(zip(batch["sources"], lasts, strict=True)):
             offset = length - len(src)  # left padding
             rows += [i] * len(last)
             cols += [offset + j for j in last]
-            slot_rows += [i] * len(last)
-            slot_cols += list(range(len(last)))
+            slots += list(range(len(last)))
         dev = hidden.device
+        row_ids = torch.tensor(rows, device=dev)
         feats = hidden.new_zeros(len(lasts), t, hidden.shape[-1])
-        feats[torch.tensor(slot_rows, device=dev), torch.tensor(slot_cols, device=dev)] = \
-            hidden[torch.tensor(rows, device=dev), torch.tensor(cols, device=dev)]
+        feats[row_ids, torch.tensor(slots, device=dev)] = \
+            hidden[row_ids, torch.tensor(cols, device=dev)]
         x = self.norm(feats)
         # padded slots are zeroed so that they do not leak into their neighbours' context
         valid = (torch.arange(t, device=dev)[None, :]
