@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("fusionbrain.train.predict_cli", "run a model on a challenge input/ folder"),
     "experiment": ("fusionbrain.train.experiment_cli", "Fusion vs Single-task experiment"),
     "run": ("fusionbrain.train.main_job", "the main job: build data, train, predict, score"),
+    "challenge": ("fusionbrain.challenge.cli", "run participants' submissions in a sandbox; "
+                  "leaderboard"),
+    "serve": ("fusionbrain.serve.cli", "the pilot: inference API + HTR review page"),
 }
 
 

@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-at", type=int, metavar="STEP",
                         help="stop after STEP as if killed (checkpoint written; then --resume)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--from-corrections", type=Path, metavar="PILOT.sqlite",
+                        help="fine-tune only the HTR head on a pilot database's reviewed items "
+                             "(fusionbrain serve); with --model and --out")
+    parser.add_argument("--model", type=Path,
+                        help="with --from-corrections: the model folder to start from "
+                             "(default: the database's active version)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.steps is not None and args.steps < 1:
         raise UserError("--steps must be >= 1")
+    if getattr(args, "from_corrections", None) is not None:
+        from fusionbrain.serve.finetune import run_cli
+
+        return run_cli(args.from_corrections, args.model, args.out, args.steps or 60,
+                       "if-better", htr_test_n=100)
     if args.epochs is not None and args.epochs <= 0:
         raise UserError("--epochs must be > 0")
     if not args.resume and args.data is None:
