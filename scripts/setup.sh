@@ -4,11 +4,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-# Handwriting-like fonts for the synthetic HTR data (optional: DejaVu from matplotlib is the fallback).
+# Handwriting-like fonts and Hershey stroke fonts for the synthetic HTR data (optional: DejaVu
+# from matplotlib is the fallback; licences: OFL / GPL+font exception / BSD / Hershey, see
+# src/fusionbrain/data/fonts.py), and Tesseract 5 for bench/htr_real_style.py.
+HTR_APT="fonts-sjfonts fonts-urw-base35 fonts-nanum-extra fonts-dkg-handwriting fonts-breip
+  fonts-bwht fonts-femkeklaver fonts-humor-sans fonts-dancingscript fonts-ecolier-court fonts-klee
+  fonts-rufscript fonts-kaushanscript fonts-kristi fonts-comic-neue fonts-tomsontalks fonts-seto
+  fonts-kiloji fonts-yusei-magic hershey-fonts-data tesseract-ocr tesseract-ocr-rus"
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  if ! dpkg -s fonts-sjfonts fonts-urw-base35 fonts-nanum-extra >/dev/null 2>&1; then
+  # shellcheck disable=SC2086
+  if ! dpkg -s $HTR_APT >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-      fonts-sjfonts fonts-urw-base35 fonts-nanum-extra >/dev/null) \
+      $HTR_APT >/dev/null) \
       || echo "setup: could not install handwriting fonts; falling back to DejaVu" >&2
   fi
 fi

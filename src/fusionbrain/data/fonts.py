@@ -1,7 +1,8 @@
 """Find handwriting-like fonts on this machine and tell which texts each one really covers.
 
 Handwriting fonts come from Debian packages (``fonts-sjfonts``, ``fonts-urw-base35``,
-``fonts-nanum-extra``, installed by scripts/setup.sh). Where none is installed, the DejaVu
+``fonts-nanum-extra``, ``fonts-dkg-handwriting``, ``fonts-bwht``, ``fonts-kiloji``... the list
+is HANDWRITING_FONTS below; all installed by scripts/setup.sh). Where none is installed, the DejaVu
 fonts that matplotlib ships are used instead, so synthetic data can be made everywhere.
 
 Coverage is checked per character: the font's cmap must map it AND the glyph must draw ink
@@ -35,7 +36,47 @@ HANDWRITING_FONTS: dict[str, tuple[str, frozenset[str]]] = {
     "NanumBarunpenB.ttf": ("NanumBarunpen Bold", frozenset()),
     "NanumPen.ttf": ("Nanum Pen Script", frozenset({"CYRILLIC"})),
     "NanumBrush.ttf": ("Nanum Brush Script", frozenset({"CYRILLIC"})),
+    # Debian handwriting fonts (scripts/setup.sh). Licences, from /usr/share/doc/*/copyright:
+    # OFL-1.1 unless noted; fonts-femkeklaver CC-BY-SA-3, fonts-rufscript GPL-3 with font
+    # exception, fonts-kiloji BSD-3-Clause. Only the rendered images are used, never the fonts.
+    "dkg.ttf": ("DKG Handwriting", frozenset()),  # fonts-dkg-handwriting
+    "dkgBd.ttf": ("DKG Handwriting Bold", frozenset()),
+    "dkgIt.ttf": ("DKG Handwriting Italic", frozenset()),
+    "dkgBI.ttf": ("DKG Handwriting Bold Italic", frozenset()),
+    "Breip.ttf": ("Breip", frozenset()),  # fonts-breip
+    "BecauseWeBuild-Regular.otf": ("BecauseWeBuild", frozenset()),  # fonts-bwht
+    "BecauseWeConnect-Regular.otf": ("BecauseWeConnect", frozenset()),
+    "BecauseWeCreate-Regular.otf": ("BecauseWeCreate", frozenset()),
+    "BecauseWeLearn-Regular.otf": ("BecauseWeLearn", frozenset()),
+    "BecauseWeMentor-Regular.otf": ("BecauseWeMentor", frozenset()),
+    "BecauseWeOrganize-Regular.otf": ("BecauseWeOrganize", frozenset()),
+    "femkeklaver.ttf": ("Femkeklaver", frozenset()),  # fonts-femkeklaver
+    "Humor-Sans.ttf": ("Humor Sans", frozenset()),  # fonts-humor-sans
+    "DancingScript-Regular.otf": ("Dancing Script", frozenset()),  # fonts-dancingscript
+    "DancingScript-Bold.otf": ("Dancing Script Bold", frozenset()),
+    "Ecolier-court.ttf": ("Ecolier Court", frozenset()),  # fonts-ecolier-court
+    "KleeOne-Regular.ttf": ("Klee One", frozenset()),  # fonts-klee (has Cyrillic)
+    "KleeOne-SemiBold.ttf": ("Klee One SemiBold", frozenset()),
+    "Rufscript010.ttf": ("Rufscript", frozenset()),  # fonts-rufscript
+    "KaushanScript-Regular.otf": ("Kaushan Script", frozenset()),  # fonts-kaushanscript
+    "Kristi.ttf": ("Kristi", frozenset()),  # fonts-kristi
+    "ComicNeue-Regular.otf": ("Comic Neue", frozenset()),  # fonts-comic-neue
+    "ComicNeue-Italic.otf": ("Comic Neue Italic", frozenset()),
+    "ComicNeue-Light.otf": ("Comic Neue Light", frozenset()),
+    "ComicNeue-LightItalic.otf": ("Comic Neue Light Italic", frozenset()),
+    "TomsonTalks.ttf": ("Tomson Talks", frozenset()),  # fonts-tomsontalks
+    "setofont.ttf": ("Seto", frozenset()),  # fonts-seto (has Cyrillic)
+    "kiloji.ttf": ("Kiloji", frozenset()),  # fonts-kiloji (has Cyrillic)
+    "kiloji_b.ttf": ("Kiloji B", frozenset()),
+    "kiloji_d.ttf": ("Kiloji D", frozenset()),
+    "kiloji_p.ttf": ("Kiloji P", frozenset()),
+    "YuseiMagic-Regular.ttf": ("Yusei Magic", frozenset()),  # fonts-yusei-magic (marker)
 }
+
+# Japanese handwriting fonts draw Cyrillic (and some Latin) on full-width advances: letters
+# are placed by their ink width instead, else a word looks letter-spaced out.
+INK_ADVANCE_FONTS = frozenset({"KleeOne-Regular.ttf", "KleeOne-SemiBold.ttf", "setofont.ttf",
+                               "kiloji.ttf", "kiloji_b.ttf", "kiloji_d.ttf", "kiloji_p.ttf"})
 
 # Fallback fonts shipped by matplotlib: oblique/italic first as they look least "printed".
 FALLBACK_FONTS = ("DejaVuSans-Oblique.ttf", "DejaVuSerif-Italic.ttf",
@@ -50,6 +91,7 @@ class FontInfo:
     name: str
     handwriting: bool  # False for the DejaVu fallback
     chars: frozenset[str] = field(repr=False)
+    ink_advance: bool = field(default=False, repr=False)  # place letters by their ink width
 
     def covers(self, text: str) -> bool:
         """True when every non-space character of ``text`` has a real glyph in this font."""
@@ -76,9 +118,12 @@ PROBE_CHARS = "".join(
 @functools.lru_cache(maxsize=64)
 def font_chars(path: str, refuse_scripts: frozenset[str] = frozenset()) -> frozenset[str]:
     """The probe characters that ``path`` maps in its cmap and draws with visible ink."""
+    import logging
+
     from fontTools.ttLib import TTFont
     from PIL import ImageFont
 
+    logging.getLogger("fontTools").setLevel(logging.ERROR)  # harmless table quirks (Ecolier)
     try:
         cmap = TTFont(path, lazy=True, fontNumber=0).getBestCmap() or {}
         pil_font = ImageFont.truetype(path, 32)
@@ -115,7 +160,8 @@ def _installed_handwriting(dirs: tuple[Path, ...]) -> tuple[FontInfo, ...]:
         name, refuse = HANDWRITING_FONTS[fname]
         chars = font_chars(str(found[fname]), refuse)
         if chars:
-            fonts.append(FontInfo(str(found[fname]), name, True, chars))
+            fonts.append(FontInfo(str(found[fname]), name, True, chars,
+                                  fname in INK_ADVANCE_FONTS))
     return tuple(fonts)
 
 

@@ -1,15 +1,28 @@
-"""Synthetic handwritten words (English + Russian) on copybook paper, made offline.
+"""Synthetic handwriting (English + Russian) on copybook paper and on scanned forms, offline.
 
-Words come from ``wordfreq``'s frequency lists, are drawn in handwriting-like fonts that fully
-cover them (see fusionbrain.data.fonts) and are then distorted (slant, rotation, elastic warp,
-stroke width, ink and paper tone, ruled or squared lines, noise, blur).
+What is written: words from ``wordfreq``'s frequency lists, first names and surnames (names.py;
+in CAPITALS as on forms, or mixed case, with initials and patronymics), dates, numbers and
+amounts, and short phrases.
+
+Who writes it (a "hand"): a handwriting-like font that covers every character of the text
+(fusionbrain.data.fonts checks each glyph), or a Hershey stroke writer (hershey.py: the text is
+drawn as pen trajectories with the writer's slant, width, spacing, baseline drift, tremor and a
+pen width that varies along the stroke). Whole hands are held out: valid and test use only
+HELD_OUT_FONTS and HELD_OUT_WRITERS, train never sees them, so valid/test figures are "new
+writer" figures.
+
+How it looks: either a page (slant, rotation, elastic warp, stroke width, ink and paper tone,
+ruled or squared lines, noise, blur) or a crop of a scanned form (forms.py: printed labels beside
+the word, form lines and boxes crossing it, coloured ballpoint ink and dropout-colour lines,
+paper texture, uneven margins), then scanner artefacts (rotation, blur, low contrast, JPEG).
 
 Everything is deterministic: each image has its own generator seeded from (seed, split, index),
 so the same (split, n, seed) gives the same bytes and the first k images do not depend on n.
 
-A fixed share of the vocabulary (by a hash of the lower-cased word, independent of the seed) is
-test-only: the ``test`` split uses only those words, every other split never does, so a test
-score measures reading unseen words rather than remembering seen ones.
+A fixed share of the vocabulary (by a hash of each lower-cased word, independent of the seed) is
+test-only: the ``test`` split uses only texts whose every word is test-only, every other split
+only texts with none, so a test score measures reading unseen words rather than remembering
+seen ones.
 """
 
 from __future__ import annotations
@@ -30,13 +43,14 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from fusionbrain.data import fonts as fontlib
+from fusionbrain.tasks.htr import forms, hershey, names
 from fusionbrain.tasks.htr.data import HTRSample
 
 LATIN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CYRILLIC = "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ"
 DIGITS = "0123456789"
-PUNCT = ".,!?:;-'\"()%№"
-CHARSET = LATIN + CYRILLIC + DIGITS + PUNCT  # every character a generated label may contain
+PUNCT = ".,!?:;-'\"()%№/$"
+CHARSET = LATIN + CYRILLIC + DIGITS + PUNCT + " "  # every character a generated label may contain
 
 HEIGHT = 64  # output image height in pixels
 MAX_WIDTH = 512  # wider words are scaled down as a whole (keeps the letter shapes)
@@ -60,10 +74,27 @@ def text_key(text: str) -> str:
     return "".join(c for c in text.lower() if c.isalnum())
 
 
-def is_test_only(text: str) -> bool:
-    """True when the word of ``text`` belongs to the test-only part of the vocabulary."""
-    digest = hashlib.blake2b(text_key(text).encode("utf-8"), digest_size=8).digest()
+def _key_is_test(key: str) -> bool:
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") % 10000 < int(TEST_SHARE * 10000)
+
+
+def split_side(text: str) -> str | None:
+    """"test" when every word of ``text`` is test-only, "train" when none is, else None.
+
+    Words are the space-separated parts (keyed by text_key); a label of mixed words belongs to
+    no split and is never drawn.
+    """
+    keys = [k for k in map(text_key, text.split()) if k] or [text_key(text)]
+    flags = {_key_is_test(k) for k in keys}
+    if flags == {True}:
+        return "test"
+    return "train" if flags == {False} else None
+
+
+def is_test_only(text: str) -> bool:
+    """True when every word of ``text`` belongs to the test-only part of the vocabulary."""
+    return split_side(text) == "test"
 
 
 @functools.lru_cache(maxsize=4)
@@ -108,29 +139,53 @@ def _pick_word(rng: np.random.Generator, sv: _SplitVocab) -> str:
     return sv.words[int(np.searchsorted(sv.cum_weights[:hi], r, side="right"))]
 
 
+_MONTHS = {"en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                   "Nov", "Dec"),
+           "ru": ("янв", "фев", "мар", "апр", "мая", "июн", "июл", "авг", "сен", "окт", "ноя",
+                  "дек")}
+
+
 def _number(rng: np.random.Generator, lang: str) -> str:
-    kind = rng.integers(6)
+    """A number, date or amount as people write them on forms."""
+    kind = rng.integers(12)
+    d, m, y = int(rng.integers(1, 32)), int(rng.integers(1, 13)), int(rng.integers(1930, 2027))
     if kind == 0:
         return str(int(rng.integers(0, 100)))
     if kind == 1:
-        return str(int(rng.integers(100, 10000)))
+        return str(int(rng.integers(100, 100000)))
     if kind == 2:
-        return str(int(rng.integers(1900, 2031)))
+        return str(y)
     if kind == 3:  # decimal: Russian writes a comma
         sep = "," if lang == "ru" else "."
-        return f"{int(rng.integers(0, 100))}{sep}{int(rng.integers(0, 100))}"
-    if kind == 4:  # a date
-        return f"{int(rng.integers(1, 32)):02d}.{int(rng.integers(1, 13)):02d}"
+        return f"{int(rng.integers(0, 1000))}{sep}{int(rng.integers(0, 100)):02d}"
+    if kind == 4:  # a short date
+        return f"{d:02d}.{m:02d}"
+    if kind in (5, 6):  # a full date, dotted (RU, EU) or slashed
+        sep = "." if lang == "ru" or rng.random() < 0.4 else "/"
+        yy = f"{y % 100:02d}" if rng.random() < 0.3 else str(y)
+        return f"{d:02d}{sep}{m:02d}{sep}{yy}" if rng.random() < 0.8 else f"{d}{sep}{m}{sep}{yy}"
+    if kind == 7:  # a date with the month's abbreviation
+        mon = _MONTHS[lang][m - 1]
+        return f"{d} {mon.upper() if rng.random() < 0.4 else mon} {y}"
+    if kind == 8:  # an amount
+        units, cents = int(rng.integers(1, 100000)), int(rng.integers(0, 100))
+        if lang == "ru":
+            whole = f"{units:,}".replace(",", " ") if rng.random() < 0.5 else str(units)
+            return f"{whole},{cents:02d}" if rng.random() < 0.7 else f"{whole} руб."
+        return f"${units:,}.{cents:02d}" if rng.random() < 0.5 else f"{units:,}.{cents:02d}"
+    if kind == 9:  # a phone number
+        a, b, c = (int(v) for v in rng.integers(0, 1000, 3))
+        return f"{a:03d}-{b:03d}-{c:03d}{int(rng.integers(0, 10))}"
     if lang == "ru" and rng.random() < 0.5:
-        return f"№{int(rng.integers(1, 100))}"
+        return f"№{int(rng.integers(1, 1000))}"
     return f"{int(rng.integers(1, 100))}%"
 
 
 def _decorate(rng: np.random.Generator, word: str) -> str:
     r = rng.random()
-    if r < 0.65:
+    if r < 0.6:
         text = word
-    elif r < 0.9:
+    elif r < 0.85:
         text = word[:1].upper() + word[1:]
     else:
         text = word.upper()
@@ -144,17 +199,110 @@ def _decorate(rng: np.random.Generator, word: str) -> str:
     return text
 
 
-def _make_text(rng: np.random.Generator, lang: str, test: bool) -> str:
-    """One label: mostly a (cased, maybe punctuated) word, sometimes a number."""
-    for _ in range(100):
-        if rng.random() < 0.07:
+def _name(rng: np.random.Generator, lang: str) -> str:
+    """A name in the case forms use: mostly CAPITALS, else as written."""
+    text = names.full_name(rng, lang)
+    r = rng.random()
+    if r < 0.55:
+        return text.upper()
+    return text.lower() if r < 0.58 else text
+
+
+def _phrase(rng: np.random.Generator, lang: str, test: bool) -> str:
+    """Two or three frequent words: what a short answer on a form says."""
+    sv = _split_vocab(lang, test)
+    k = 2 + int(rng.random() < 0.3)
+    words = [sv.words[int(rng.integers(max(1, min(sv.n_top, len(sv.words)))))] for _ in range(k)]
+    text = " ".join(words)
+    r = rng.random()
+    if r < 0.3:
+        return text[:1].upper() + text[1:]
+    return text.upper() if r < 0.4 else text
+
+
+# Shares of what is written: words, names, numbers/dates/amounts, short phrases.
+KIND_SHARES = {"word": 0.42, "name": 0.30, "number": 0.17, "phrase": 0.11}
+
+
+def _make_text(rng: np.random.Generator, lang: str, test: bool) -> tuple[str, str]:
+    """One label and its kind (see KIND_SHARES)."""
+    kinds, p = list(KIND_SHARES), np.asarray(list(KIND_SHARES.values()))
+    side = "test" if test else "train"
+    for _ in range(200):
+        kind = kinds[int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))]
+        if kind == "number":
             text = _number(rng, lang)
+        elif kind == "name":
+            text = _name(rng, lang)
+        elif kind == "phrase":
+            text = _phrase(rng, lang, test)
         else:
             text = _decorate(rng, _pick_word(rng, _split_vocab(lang, test)))
-        # Words pass by construction; numbers are re-drawn until they fall on the split's side.
-        if is_test_only(text) == test:
-            return text
+        # Words are on the split's side by construction; the rest is re-drawn until it is.
+        if split_side(text) == side:
+            return text, kind
     raise RuntimeError("could not draw a label for the split")  # practically unreachable
+
+
+# ----------------------------------------------------------------------------- hands
+HERSHEY = "hershey:"  # prefix of a stroke writer's key (font hands are keyed by file path)
+# Hands only valid and test see (font names from fonts.HANDWRITING_FONTS, writers from
+# hershey.WRITERS). Kiloji is the held-out family that covers Cyrillic.
+HELD_OUT_FONTS = frozenset({"DKG Handwriting", "DKG Handwriting Bold", "DKG Handwriting Italic",
+                            "DKG Handwriting Bold Italic", "Kristi", "BecauseWeOrganize",
+                            "Comic Neue Light Italic", "Kiloji", "Kiloji B", "Kiloji D",
+                            "Kiloji P"})
+HELD_OUT_WRITERS = frozenset({"block-hasty", "roman-back", "cursive-tight"})
+STROKE_SHARE = 0.35  # share of labels drawn by a stroke writer when one covers the text
+FORM_SHARE = {"word": 0.2, "name": 0.65, "number": 0.5, "phrase": 0.25}
+
+
+@dataclass(frozen=True)
+class Hand:
+    """One writer: a handwriting font or a Hershey stroke writer."""
+
+    key: str  # the font's path, or HERSHEY + writer name
+    name: str
+    held_out: bool
+    chars: frozenset[str]
+
+    def covers(self, text: str) -> bool:
+        return all(c in self.chars or c == " " for c in text)
+
+    @property
+    def stroke(self) -> bool:
+        return self.key.startswith(HERSHEY)
+
+
+def all_hands() -> list[Hand]:
+    """Every installed hand, fonts first, in a stable order (held-out ones included)."""
+    out = [Hand(f.path, f.name, f.name in HELD_OUT_FONTS, f.chars)
+           for f in fontlib.installed_handwriting_fonts()]
+    out += [Hand(HERSHEY + w.name, w.name, w.name in HELD_OUT_WRITERS, hershey.writer_chars(w))
+            for w in hershey.available_writers()]
+    return out
+
+
+def hands_for(split: str) -> list[Hand]:
+    """The hands a split draws with: held-out ones for valid/test, the others for train."""
+    held = split in ("valid", "test")
+    return [h for h in all_hands() if h.held_out == held]
+
+
+def hands_covering(text: str, split: str) -> list[Hand]:
+    """The split's hands that draw every character of ``text``; DejaVu when none does."""
+    hands = [h for h in hands_for(split) if h.covers(text)]
+    if hands:
+        return hands
+    return [Hand(f.path, f.name, False, f.chars) for f in fontlib.fonts_covering(text)
+            if not f.handwriting]
+
+
+def _pick_hand(rng: np.random.Generator, hands: list[Hand]) -> Hand:
+    strokes = [h for h in hands if h.stroke]
+    fonts_ = [h for h in hands if not h.stroke]
+    pool = strokes if strokes and (not fonts_ or rng.random() < STROKE_SHARE) else fonts_
+    return pool[int(rng.integers(len(pool)))]
 
 
 # ----------------------------------------------------------------------------- planning
@@ -165,8 +313,10 @@ class WordSpec:
     id: str
     text: str
     lang: str
-    font_path: str
+    font_path: str  # the hand's key: a font file, or "hershey:<writer>"
     seed: tuple[int, ...]  # entropy for the drawing generator
+    style: str = "page"  # "page" (copybook paper) or "form" (a crop of a scanned form)
+    kind: str = "word"  # word / name / number / phrase
 
 
 def _split_code(split: str) -> int:
@@ -174,9 +324,10 @@ def _split_code(split: str) -> int:
 
 
 def plan(split: str, n: int, seed: int) -> list[WordSpec]:
-    """Labels, languages and fonts of the ``n`` images of ``split`` (no drawing).
+    """Labels, languages, hands and styles of the ``n`` images of ``split`` (no drawing).
 
-    Languages alternate en/ru. Any split other than "test" draws from the shared vocabulary.
+    Languages alternate en/ru. Any split other than "test" draws from the shared vocabulary;
+    "valid" and "test" draw with the held-out hands only.
     """
     if n < 0 or seed < 0:
         raise ValueError("n and seed must be non-negative")
@@ -186,15 +337,16 @@ def plan(split: str, n: int, seed: int) -> list[WordSpec]:
         lang = ("en", "ru")[i % 2]
         rng = np.random.default_rng([seed, _split_code(split), i, 0])
         for _ in range(100):
-            text = _make_text(rng, lang, test)
-            candidates = fontlib.fonts_covering(text)
+            text, kind = _make_text(rng, lang, test)
+            candidates = hands_covering(text, split)
             if candidates:
                 break
         else:
             raise RuntimeError(f"no font covers the labels of {lang!r}; are fonts installed?")
-        font = candidates[int(rng.integers(len(candidates)))]
-        specs.append(WordSpec(f"{split}_{i}", text, lang, font.path,
-                              (seed, _split_code(split), i, 1)))
+        hand = _pick_hand(rng, candidates)
+        style = "form" if rng.random() < FORM_SHARE[kind] else "page"
+        specs.append(WordSpec(f"{split}_{i}", text, lang, hand.key,
+                              (seed, _split_code(split), i, 1), style, kind))
     return specs
 
 
@@ -234,6 +386,18 @@ def _font_style(path: str) -> tuple[int, float]:
     return size, float(ratio)
 
 
+@functools.lru_cache(maxsize=4096)
+def _ink_extent(path: str, size: int, ch: str) -> tuple[float, float]:
+    """(left edge, width) of a glyph's ink: advances for fonts with full-width letters."""
+    if ch == " ":
+        return 0.0, 0.3 * size
+    mask, _ = _pil_font(path, size).getmask2(ch, anchor="ls")
+    box = mask.getbbox()
+    if box is None:
+        return 0.0, 0.3 * size
+    return float(box[0]), float(box[2] - box[0])
+
+
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
     """Smooth random field in about [-1, 1]: coarse normal noise upsampled bicubically."""
     gh, gw = max(2, math.ceil(h / cell) + 1), max(2, math.ceil(w / cell) + 1)
@@ -243,7 +407,7 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.n
 
 def _draw_mask(text: str, font_path: str, rng: np.random.Generator,
                augment: bool) -> tuple[np.ndarray, float, float]:
-    """Ink coverage (0..1, float32) of the word, its baseline row and the cap height."""
+    """Ink coverage (0..1, float32) of the word in a font, its baseline row and the cap height."""
     base_size, stroke_ratio = _font_style(font_path)
     size = int(round(base_size * (rng.uniform(0.9, 1.1) if augment else 1.0)))
     font = _pil_font(font_path, size)
@@ -253,16 +417,27 @@ def _draw_mask(text: str, font_path: str, rng: np.random.Generator,
     stroke = int(augment and stroke_ratio < 0.1 and rng.random() < 0.35)
     # Capitals of handwriting fonts often touch each other: space them a little.
     caps = sum(c.isupper() for c in text) >= 2
-    jitter = augment and (caps or rng.random() < 0.5)
+    # Fonts with full-width Cyrillic are placed letter by letter on their ink widths.
+    ink_adv = Path(font_path).name in fontlib.INK_ADVANCE_FONTS
+    jitter = ink_adv or (augment and (caps or rng.random() < 0.5))
     # Letter positions first (x offset, baseline offset), so the canvas fits them exactly.
     places: list[tuple[str, float, float]] = []
     if jitter:  # per-letter baseline and spacing wobble, as a hand does
+        j = 1.0 if augment else 0.0
         x = 0.0
-        spacing = (rng.uniform(-0.03, 0.08) + 0.06 * caps) * size
+        spacing = (j * rng.uniform(-0.03, 0.08) + 0.06 * caps) * size
+        if ink_adv:
+            spacing += 0.1 * size
+        x_end = 0.0
         for ch in text:
-            places.append((ch, x, float(rng.normal(0, 0.03 * size))))
-            x += font.getlength(ch) + spacing + rng.normal(0, 0.03 * size)
-        x_end = max(x, max(p[1] for p in places) + font.getlength(text[-1]))
+            if ink_adv:
+                left, adv = _ink_extent(font_path, size, ch)
+            else:
+                left, adv = 0, font.getlength(ch)
+            places.append((ch, x - left, float(j * rng.normal(0, 0.03 * size))))
+            x_end = max(x_end, x - left + font.getlength(ch))
+            x += adv + spacing + j * rng.normal(0, 0.03 * size)
+        x_end = max(x, x_end)
     else:
         places.append((text, 0.0, 0.0))
         x_end = font.getlength(text)
@@ -278,9 +453,19 @@ def _draw_mask(text: str, font_path: str, rng: np.random.Generator,
     cap = _cap_height(font_path, size) + stroke
     if not augment:
         return mask, float(baseline), cap
+    mask, baseline = _warp(mask, float(baseline), cap, rng, size / RENDER_PX, (-0.25, 0.4))
+    # Thinner strokes: raising coverage to a power > 1 erodes the anti-aliased edge.
+    if stroke == 0 and rng.random() < (0.6 if stroke_ratio > 0.11 else 0.25):
+        mask = mask ** rng.uniform(1.3, 2.0)
+    return np.clip(mask, 0, 1).astype(np.float32), float(baseline), cap
 
+
+def _warp(mask: np.ndarray, baseline: float, cap: float, rng: np.random.Generator, unit: float,
+          shear_range: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """Slant, a small rotation and an elastic warp of an ink mask (``unit``: size / 48 px)."""
+    height, width = mask.shape
     # Slant (shear about the baseline) and a small rotation in one affine map.
-    shear = rng.uniform(-0.25, 0.4)
+    shear = rng.uniform(*shear_range)
     angle = math.radians(rng.uniform(-2.5, 2.5))
     cx = width / 2
     ca, sa = math.cos(angle), math.sin(angle)
@@ -294,8 +479,8 @@ def _draw_mask(text: str, font_path: str, rng: np.random.Generator,
     mask = np.asarray(warped, dtype=np.float32)
 
     # Elastic warp: a smooth random displacement field (a few pixels, cells of ~15 px).
-    amp = rng.uniform(0.8, 2.2) * size / RENDER_PX
-    cell = rng.uniform(10, 20) * size / RENDER_PX
+    amp = rng.uniform(0.8, 2.2) * unit
+    cell = rng.uniform(10, 20) * unit
     # Warp only the ink's surroundings (the canvas margins are mostly empty: 2x faster), but
     # keep the rows of the cap-height window that render_word crops to.
     rows = np.flatnonzero(mask.max(axis=1) > 0.01)
@@ -312,11 +497,21 @@ def _draw_mask(text: str, font_path: str, rng: np.random.Generator,
     dx = _smooth_noise(rng, height, width, cell) * amp
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     mask = ndimage.map_coordinates(mask, [yy + dy, xx + dx], order=1, mode="constant")
+    return mask, baseline
 
-    # Thinner strokes: raising coverage to a power > 1 erodes the anti-aliased edge.
-    if stroke == 0 and rng.random() < (0.6 if stroke_ratio > 0.11 else 0.25):
-        mask = mask ** rng.uniform(1.3, 2.0)
-    return np.clip(mask, 0, 1).astype(np.float32), float(baseline), cap
+
+def _hand_mask(text: str, key: str, rng: np.random.Generator,
+               augment: bool) -> tuple[np.ndarray, float, float, float]:
+    """(ink mask, baseline row, cap height, stroke width / cap height) of ``text`` by a hand."""
+    if key.startswith(HERSHEY):
+        w = hershey.writer(key[len(HERSHEY):])
+        cap_px = CAP_PX * (rng.uniform(0.9, 1.1) if augment else 1.0)
+        mask, baseline, cap = hershey.draw(text, w, rng, cap_px, augment)
+        if augment:  # the writer has its own slant: only a little more here
+            mask, baseline = _warp(mask, baseline, cap, rng, cap_px / CAP_PX, (-0.08, 0.08))
+        return np.clip(mask, 0, 1).astype(np.float32), baseline, cap, w.pen
+    mask, baseline, cap = _draw_mask(text, key, rng, augment)
+    return mask, baseline, cap, _font_style(key)[1]
 
 
 def _hline(img: np.ndarray, y0: float, slope: float, dark: float, thick: int) -> None:
@@ -343,26 +538,34 @@ def _vline(img: np.ndarray, x0: float, dark: float, thick: int) -> None:
                 img[:, col] -= dark * weight
 
 
-def render_word(text: str, font: fontlib.FontInfo | str | None = None, *,
+def render_word(text: str, font: fontlib.FontInfo | Hand | str | None = None, *,
                 seed: int | Sequence[int] | np.random.Generator = 0,
-                augment: bool = True) -> Image.Image:
+                augment: bool = True, style: str = "page", lang: str | None = None
+                ) -> Image.Image:
     """Draw ``text`` as a grayscale ('L') image of height 64 and width up to 512.
 
-    ``font``: a FontInfo or font file path; None picks one of the fonts covering the text.
-    With ``augment=False`` the word is drawn plainly: black ink on white, no lines, no noise.
+    ``font``: a FontInfo, a Hand, a font file path or "hershey:<writer>"; None picks one of the
+    training hands covering the text. ``style``: "page" (copybook paper) or "form" (a crop of a
+    scanned form: label, form lines, coloured ink, scan artefacts). With ``augment=False`` the
+    word is drawn plainly: black ink on white, no lines, no noise.
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if style not in ("page", "form"):
+        raise ValueError(f"unknown style {style!r}; expected 'page' or 'form'")
     if font is None:
-        candidates = fontlib.fonts_covering(text)
+        candidates = hands_covering(text, "train")
         if not candidates:
             raise ValueError(f"no available font covers {text!r}")
-        font = candidates[int(rng.integers(len(candidates)))]
-    font_path = font.path if isinstance(font, fontlib.FontInfo) else str(font)
+        font = _pick_hand(rng, candidates)
+    key = font.key if isinstance(font, Hand) else (
+        font.path if isinstance(font, fontlib.FontInfo) else str(font))
+    font_path = key
     if not text.strip():
         raise ValueError("cannot draw an empty text")
+    if lang is None:
+        lang = "ru" if any(c in CYRILLIC for c in text) else "en"
 
-    mask, baseline, cap = _draw_mask(text, font_path, rng, augment)
-    stroke_ratio = _font_style(font_path)[1]
+    mask, baseline, cap, stroke_ratio = _hand_mask(text, key, rng, augment)
 
     # Crop: horizontally to the ink, vertically to a window fixed by the font's cap height so
     # that "сон" and "Жук" keep their relative letter sizes (grown when ink sticks out).
@@ -376,7 +579,10 @@ def render_word(text: str, font: fontlib.FontInfo | str | None = None, *,
     left, right = int(cols[0]), int(cols[-1]) + 1
     crop = mask[top:bottom, left:right]
 
-    if augment:
+    if augment and style == "form":  # crops cut from forms: uneven, sometimes tight margins
+        pad_t, pad_b = (int(v) for v in rng.integers(0, 12, size=2))
+        pad_l, pad_r = (int(v) for v in rng.integers(0, 40, size=2))
+    elif augment:
         pad_t, pad_b = (int(v) for v in rng.integers(1, 8, size=2))
         pad_l, pad_r = (int(v) for v in rng.integers(2, 20, size=2))
     else:
@@ -398,6 +604,9 @@ def render_word(text: str, font: fontlib.FontInfo | str | None = None, *,
 
     if not augment:
         return Image.fromarray(np.round(255 * (1 - alpha)).astype(np.uint8), "L")
+    if style == "form":
+        img = forms.compose(alpha, base_y, cap * scale, rng, lang, MAX_WIDTH)
+        return forms.scan(img, rng, 1.0 if stroke_ratio < 0.11 else 0.7)
 
     # Paper: tone, soft shading, then ruled / squared lines and sometimes a margin line.
     paper = np.full((HEIGHT, width), rng.uniform(200, 250), np.float32)
@@ -439,7 +648,13 @@ def render_word(text: str, font: fontlib.FontInfo | str | None = None, *,
             (max(1, round(width * f)), max(1, round(HEIGHT * f))), Image.BILINEAR)
         out = np.asarray(lowres.resize((width, HEIGHT), Image.BILINEAR))
     out = out + rng.normal(0, rng.uniform(0, 6), out.shape)
-    return Image.fromarray(np.clip(np.round(out), 0, 255).astype(np.uint8), "L")
+    img = Image.fromarray(np.clip(np.round(out), 0, 255).astype(np.uint8), "L")
+    if rng.random() < 0.25:  # a scanned page: JPEG blocks (blur and noise are above)
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=int(rng.integers(25, 75)))
+        buf.seek(0)
+        img = Image.open(buf).convert("L")
+    return img
 
 
 def _png_bytes(img: Image.Image) -> bytes:
@@ -460,7 +675,8 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 
 def _render_spec(spec: WordSpec) -> bytes:
-    return _png_bytes(render_word(spec.text, spec.font_path, seed=spec.seed))
+    return _png_bytes(render_word(spec.text, spec.font_path, seed=spec.seed, style=spec.style,
+                                  lang=spec.lang))
 
 
 def generate(split: str, n: int, seed: int, out_dir: Path, *, workers: int = 1) -> list[HTRSample]:
