@@ -125,4 +125,6 @@ def build_default(split: str, size: str, seed: int, out_dir: str | os.PathLike[s
     from fusionbrain.tasks.htr.synthetic import generate
 
     n = pick(SIZES, size, split)
-    return generate(split, n, seed, Path(out_dir))
+    # The training split is the build's longest job: two processes once the short jobs are
+    # done (the bytes do not depend on the number of workers).
+    return generate(split, n, seed, Path(out_dir), workers=2 if n >= 1000 else 1)

@@ -701,6 +701,30 @@ def generate(split: str, n: int, seed: int, out_dir: Path, *, workers: int = 1) 
     return [HTRSample(s.id, str(images / f"{s.id}.png"), s.text, s.lang) for s in specs]
 
 
+def form_name_crops(n: int, lang: str, seed: int = 0) -> list[tuple[Image.Image, str]]:
+    """``n`` crops "in the style of real forms": names in CAPITALS by held-out hands.
+
+    Every name is on the test side of the vocabulary split (never drawn in training), every
+    hand a held-out one, every crop a scanned-form crop (label, form lines, ink, scan). For
+    comparing readers (bench/htr_real_style.py) on what clerks' forms show.
+    """
+    out: list[tuple[Image.Image, str]] = []
+    code = zlib.crc32(f"form-names-{lang}".encode())
+    i = 0
+    while len(out) < n:
+        rng = np.random.default_rng([seed, code, i])
+        i += 1
+        text = names.full_name(rng, lang).upper()
+        if split_side(text) != "test" or i > 1000 * (n + 1):
+            if i > 1000 * (n + 1):
+                raise RuntimeError("could not draw test-side names")
+            continue
+        hands = hands_covering(text, "test")
+        hand = _pick_hand(rng, hands)
+        out.append((render_word(text, hand, seed=rng, style="form", lang=lang), text))
+    return out
+
+
 def contact_sheet(samples: Sequence[HTRSample], columns: int = 2) -> Image.Image:
     """All images of ``samples`` tiled on one grey page, for a person to look at."""
     cell_w, cell_h = MAX_WIDTH + 8, HEIGHT + 6
