@@ -20,6 +20,13 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
       || echo "setup: could not install handwriting fonts; falling back to DejaVu" >&2
   fi
 fi
+# bubblewrap: the sandbox of `fusionbrain challenge run` (participants' submissions); apart
+# from the fonts so that one missing font package cannot cost it.
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! command -v bwrap >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    bubblewrap >/dev/null) \
+    || echo "setup: could not install bubblewrap; \`fusionbrain challenge run\` will refuse" >&2
+fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

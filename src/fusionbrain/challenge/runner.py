@@ -250,9 +250,13 @@ def run_one(layout: Layout, cfg: ChallengeConfig, store: Store, sub_id: int,
         if reason:
             return _finish(store, sub_id, "failed", reason, **common)
         (run_dir / "output").mkdir()
+        oversize = {}
         for name, data in out.files.items():
-            (run_dir / "output" / name).write_bytes(data)
-        scores = score_all(layout, cfg, run_dir / "output")
+            if len(data) > cfg.mb("max_prediction_mb"):
+                oversize[name] = len(data)  # rejected unread; not kept on disk
+            else:
+                (run_dir / "output" / name).write_bytes(data)
+        scores = score_all(layout, cfg, run_dir / "output", oversize)
         note = _task_errors(scores)
         if out.full:
             note = "; ".join(x for x in (f"reached a size cap ({', '.join(out.full)})", note) if x)
@@ -318,20 +322,22 @@ def _task_errors(scores: dict[str, Any]) -> str:
 
 # -- scoring -----------------------------------------------------------------------------------
 
-def score_all(layout: Layout, cfg: ChallengeConfig, pred_dir: Path) -> dict[str, Any]:
-    """Scores of a prediction folder on each part: ``{part: {"tasks", "S"}}``."""
+def score_all(layout: Layout, cfg: ChallengeConfig, pred_dir: Path,
+              oversize: dict[str, int] | None = None) -> dict[str, Any]:
+    """Scores of a prediction folder on each part: ``{part: {"tasks", "S"}}``;
+    ``oversize`` names prediction files (with their sizes) refused for their size."""
     split = read_json(layout.split, expect=dict)
     out = {}
     for part in PARTS:
         if part != "all" and not any(s.get(part) for s in split["tasks"].values()):
             continue
         keys = None if part == "all" else {t: s[part] for t, s in split["tasks"].items()}
-        out[part] = score_part(pred_dir, layout.true, keys, cfg)
+        out[part] = score_part(pred_dir, layout.true, keys, cfg, oversize or {})
     return out
 
 
 def score_part(pred_dir: Path, true_dir: Path, keys: dict[str, list[str]] | None,
-               cfg: ChallengeConfig) -> dict[str, Any]:
+               cfg: ChallengeConfig, oversize: dict[str, int]) -> dict[str, Any]:
     """Score each task on the items in ``keys`` (None: all), as ``fusionbrain score`` does."""
     tasks: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="fb-part-") as tmp:
@@ -340,6 +346,13 @@ def score_part(pred_dir: Path, true_dir: Path, keys: dict[str, list[str]] | None
             if not true_path.exists() or (keys is not None and not keys.get(task)):
                 continue
             pred_path = pred_dir / pred_file_name(task)
+            size = oversize.get(pred_path.name)
+            if size is None and pred_path.is_file():
+                size = pred_path.stat().st_size
+            if size is not None and size > cfg.mb("max_prediction_mb"):
+                tasks[task] = {"score": 0.0, "error": f"{pred_path.name} is {size} bytes, more "
+                               f"than the {cfg.max_prediction_mb} MB limit"}
+                continue
             tasks[task] = _score_task(task, pred_path, true_path, keys, cfg, Path(tmp))
     s = integral_score({t: r["score"] for t, r in tasks.items()})
     return {"tasks": tasks, "S": s}
@@ -351,10 +364,6 @@ def _score_task(task: str, pred_path: Path, true_path: Path,
     name = pred_path.name
     if not pred_path.is_file():
         return {"score": 0.0, "error": f"{name} missing"}
-    size = pred_path.stat().st_size
-    if size > cfg.mb("max_prediction_mb"):
-        return {"score": 0.0, "error": f"{name} is {size} bytes, more than the "
-                                       f"{cfg.max_prediction_mb} MB limit"}
     try:
         if keys is None:
             result = score_files(task, pred_path, true_path, cfg.profile)
