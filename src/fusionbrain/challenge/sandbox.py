@@ -90,8 +90,23 @@ def find_bwrap() -> str | None:
     return None
 
 
-def _namespace_flags() -> list[str]:
-    return ["--unshare-all", "--unshare-user", "--disable-userns",
+_HELP: dict[str, str] = {}
+
+
+def _supports(bwrap: str, option: str) -> bool:
+    """Whether this bwrap knows ``option`` (--disable-userns is new in 0.8)."""
+    if bwrap not in _HELP:
+        try:
+            _HELP[bwrap] = subprocess.run([bwrap, "--help"], capture_output=True, text=True,
+                                          timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            _HELP[bwrap] = ""
+    return option in _HELP[bwrap]
+
+
+def _namespace_flags(bwrap: str) -> list[str]:
+    extra = ["--disable-userns"] if _supports(bwrap, "--disable-userns") else []
+    return ["--unshare-all", "--unshare-user", *extra,
             "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox"]
 
@@ -105,7 +120,8 @@ def check_bwrap() -> str:
     if bwrap is None:
         raise UserError(f"bubblewrap (bwrap) is not installed (Debian: apt-get install "
                         f"bubblewrap); {refuse}")
-    argv = [bwrap, *_namespace_flags(), *_root_mounts(), "--proc", "/proc", "--", "/bin/true"]
+    argv = [bwrap, *_namespace_flags(bwrap), *_root_mounts(), "--proc", "/proc", "--",
+            "/bin/true"]
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -167,7 +183,7 @@ def bwrap_argv(bwrap: str, spec: SandboxSpec, result_fd: int) -> list[str]:
                 raise UserError(f"{secret} would be visible in the sandbox (it is inside or "
                                 f"contains {v}); keep the challenge folder apart")
     venv_bin = os.path.join(sys.prefix, "bin")
-    args = [bwrap, *_namespace_flags(), *_root_mounts()]
+    args = [bwrap, *_namespace_flags(bwrap), *_root_mounts()]
     for p in env_paths:
         args += ["--ro-bind", str(p), str(p)]
     args += ["--ro-bind", str(spec.submission), "/submission",
@@ -220,8 +236,9 @@ class MemoryLimit:
         self.memory_dir: Path | None = None
         self.version = 0
         self._oom_before = 0
-        if not self._try_v2():
-            self._try_v1()
+        if (self._try_v2() or self._try_v1()) and not self._can_join():
+            self.close()
+            self.dirs, self.memory_dir, self.version = [], None, 0
         self.mechanism = (f"cgroup v{self.version}" if self.version
                           else "RLIMIT_AS (per process; no writable cgroup)")
 
@@ -284,6 +301,20 @@ class MemoryLimit:
         self._oom_before = self._oom_count()
         return True
 
+    def _can_join(self) -> bool:
+        """Whether a process can be moved into the cgroups (cgroup v2 forbids it in some
+        delegations): tried with a throwaway child."""
+        def join() -> None:
+            for d in self.dirs:
+                with open(d / "cgroup.procs", "w") as f:
+                    f.write(str(os.getpid()))
+
+        try:
+            subprocess.run(["/bin/true"], preexec_fn=join, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return False
+        return True
+
     @staticmethod
     def _mkdir(base: Path) -> Path | None:
         child = base / f"fusionbrain-challenge-{os.getpid()}-{time.monotonic_ns()}"
@@ -296,9 +327,12 @@ class MemoryLimit:
     def preexec(self) -> None:
         """In the child before exec: join the cgroups, or set RLIMIT_AS."""
         pid = str(os.getpid())
-        for d in self.dirs:
-            with open(d / "cgroup.procs", "w") as f:
-                f.write(pid)
+        try:
+            for d in self.dirs:
+                with open(d / "cgroup.procs", "w") as f:
+                    f.write(pid)
+        except OSError:
+            self.version = 0  # (in this child only) never run without a memory limit
         if not self.version:
             resource.setrlimit(resource.RLIMIT_AS, (self.limit, self.limit))
 
