@@ -293,3 +293,20 @@ def test_name_lists() -> None:
         assert len(made) > 100
     with pytest.raises(ValueError):
         names.lists("de")
+
+
+def test_unicase_fonts_write_capitals_and_form_crops_are_test_side() -> None:
+    for split in ("train", "test"):
+        for spec in syn.plan(split, 300, 4):
+            name = next(h.name for h in syn.all_hands() if h.key == spec.font_path)
+            if name in syn.CAPS_ONLY_HANDS:
+                assert spec.text == spec.text.upper(), (name, spec.text)
+            if name in syn.NO_CAPS_HANDS:
+                assert not any(c.isupper() for c in spec.text), (name, spec.text)
+    crops = syn.form_name_crops(3, "ru", seed=1)
+    again = syn.form_name_crops(3, "ru", seed=1)
+    assert [t for _, t in crops] == [t for _, t in again]
+    assert [im.tobytes() for im, _ in crops] == [im.tobytes() for im, _ in again]
+    for im, text in crops:
+        assert text == text.upper() and syn.is_test_only(text)
+        assert im.mode == "L" and im.height == syn.HEIGHT

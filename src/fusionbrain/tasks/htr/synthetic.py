@@ -254,6 +254,13 @@ HELD_OUT_FONTS = frozenset({"DKG Handwriting", "DKG Handwriting Bold", "DKG Hand
                             "Kiloji P"})
 HELD_OUT_WRITERS = frozenset({"block-hasty", "roman-back", "cursive-tight"})
 STROKE_SHARE = 0.35  # share of labels drawn by a stroke writer when one covers the text
+# Unicase fonts draw lowercase letters as capitals: they write the label in CAPITALS (else the
+# image shows "OUR" under the label "our"). Femkeklaver's capitals are hollow outlines: it only
+# writes labels without capitals.
+CAPS_ONLY_HANDS = frozenset({"BecauseWeBuild", "BecauseWeConnect", "BecauseWeCreate",
+                             "BecauseWeLearn", "BecauseWeMentor", "BecauseWeOrganize",
+                             "Humor Sans", "Tomson Talks"})
+NO_CAPS_HANDS = frozenset({"Femkeklaver"})
 FORM_SHARE = {"word": 0.2, "name": 0.65, "number": 0.5, "phrase": 0.25}
 
 
@@ -289,9 +296,16 @@ def hands_for(split: str) -> list[Hand]:
     return [h for h in all_hands() if h.held_out == held]
 
 
+def hand_text(hand: Hand, text: str) -> str:
+    """``text`` as ``hand`` writes it: in CAPITALS for unicase fonts."""
+    return text.upper() if hand.name in CAPS_ONLY_HANDS else text
+
+
 def hands_covering(text: str, split: str) -> list[Hand]:
     """The split's hands that draw every character of ``text``; DejaVu when none does."""
-    hands = [h for h in hands_for(split) if h.covers(text)]
+    caps = any(c.isupper() for c in text)
+    hands = [h for h in hands_for(split) if h.covers(hand_text(h, text))
+             and not (caps and h.name in NO_CAPS_HANDS)]
     if hands:
         return hands
     return [Hand(f.path, f.name, False, f.chars) for f in fontlib.fonts_covering(text)
@@ -344,6 +358,7 @@ def plan(split: str, n: int, seed: int) -> list[WordSpec]:
         else:
             raise RuntimeError(f"no font covers the labels of {lang!r}; are fonts installed?")
         hand = _pick_hand(rng, candidates)
+        text = hand_text(hand, text)
         style = "form" if rng.random() < FORM_SHARE[kind] else "page"
         specs.append(WordSpec(f"{split}_{i}", text, lang, hand.key,
                               (seed, _split_code(split), i, 1), style, kind))
@@ -553,7 +568,8 @@ def render_word(text: str, font: fontlib.FontInfo | Hand | str | None = None, *,
     if style not in ("page", "form"):
         raise ValueError(f"unknown style {style!r}; expected 'page' or 'form'")
     if font is None:
-        candidates = hands_covering(text, "train")
+        # Only hands that write the text as given (a unicase font would change its case).
+        candidates = [h for h in hands_covering(text, "train") if hand_text(h, text) == text]
         if not candidates:
             raise ValueError(f"no available font covers {text!r}")
         font = _pick_hand(rng, candidates)
