@@ -57,7 +57,7 @@ def evaluate(model: Any, samples: list, batch_size: int = 32) -> dict[str, float
     from fusionbrain.tasks.htr.metric import edit_distance
 
     if not samples:
-        return {"n": 0, "exact": float("nan"), "cer": float("nan")}
+        return {"n": 0, "exact": None, "cer": None}  # JSON has no NaN
     preds = model.predict("HTR", samples, batch_size=batch_size)
     exact = sum(p == s.text for p, s in zip(preds, samples, strict=True))
     dist = sum(edit_distance(p, s.text) for p, s in zip(preds, samples, strict=True))
@@ -87,6 +87,8 @@ def train_head(model: Any, samples: list, steps: int, batch_size: int = 16, lr: 
     import numpy as np
     import torch
 
+    # the flags also say what save_pretrained writes (trainable = saved): restored below
+    flags = [(p, p.requires_grad) for p in model.parameters()]
     for p in model.parameters():
         p.requires_grad_(False)
     params = list(model.heads["HTR"].parameters())
@@ -112,19 +114,22 @@ def train_head(model: Any, samples: list, steps: int, batch_size: int = 16, lr: 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if log is not None and (step % 20 == 0 or step == steps - 1):
-            log(f"step {step + 1}/{steps} loss {float(loss):.3f}")
-    for p in params:
-        p.requires_grad_(False)
+            log(f"step {step + 1}/{steps} loss {losses[-1]:.3f}")
+    for p, flag in flags:
+        p.requires_grad_(flag)
     return losses
 
 
 def finetune(model_dir: str | Path, items: list[dict], out_dir: str | Path, *, steps: int = 60,
              batch_size: int = 16, lr: float = 5e-4, seed: int = 0, heldout_frac: float = 0.2,
-             htr_test_n: int = 100, cache: Path | None = None, log: Any = print) -> dict:
+             htr_test_n: int = 100, cache: Path | None = None, log: Any = print,
+             test_samples: list | None = None) -> dict:
     """Fine-tune ``model_dir``'s HTR head on reviewed ``items`` (id, image_sha, image_path,
     text); write the new version to ``out_dir`` with ``report.json`` and ``calibration.json``.
+
+    ``test_samples`` replaces the embedded test words (``htr_test_n`` of them) in the report.
     """
     import torch
 
@@ -145,7 +150,7 @@ def finetune(model_dir: str | Path, items: list[dict], out_dir: str | Path, *, s
     if "HTR" not in model.task_names:
         raise UserError("the model has no HTR head", path=model_dir)
     cache = cache or out_dir.parent / ".cache"
-    test_s = htr_test_samples(htr_test_n, cache)
+    test_s = test_samples if test_samples is not None else htr_test_samples(htr_test_n, cache)
     before = {"heldout": evaluate(model, held_s), "htr_test": evaluate(model, test_s)}
     log(f"{len(train_s)} training items, {len(held_s)} held out; before: held-out exact "
         f"{before['heldout']['exact']:.3f} CER {before['heldout']['cer']:.3f}")

@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path,
                         help="with --from-corrections: the model folder to start from "
                              "(default: the database's active version)")
+    parser.add_argument("--htr-test-words", type=int, default=100, metavar="N",
+                        help="with --from-corrections: embedded HTR test words in the report")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         from fusionbrain.serve.finetune import run_cli
 
         return run_cli(args.from_corrections, args.model, args.out, args.steps or 60,
-                       "if-better", htr_test_n=100)
+                       "if-better", htr_test_n=args.htr_test_words)
     if args.epochs is not None and args.epochs <= 0:
         raise UserError("--epochs must be > 0")
     if not args.resume and args.data is None:

@@ -200,7 +200,8 @@ async function loadModels() {
   if (!r.ok) return;
   const body = $("#models tbody");
   body.textContent = "";
-  const fmt = (rep, part) => rep ? `${rep.before[part].exact.toFixed(3)} → ${rep.after[part].exact.toFixed(3)}` : "–";
+  const num = (x) => (x === null || x === undefined) ? "–" : x.toFixed(3);
+  const fmt = (rep, part) => rep ? `${num(rep.before[part].exact)} → ${num(rep.after[part].exact)}` : "–";
   for (const v of r.body.versions) {
     const tr = document.createElement("tr");
     const when = new Date(v.created * 1000).toISOString().slice(0, 16).replace("T", " ");
