@@ -17,10 +17,6 @@ def _all_fonts() -> list[fontlib.FontInfo]:
     return fontlib.installed_handwriting_fonts() + fontlib.fallback_fonts()
 
 
-def _font(path: str) -> fontlib.FontInfo:
-    return next(f for f in _all_fonts() if f.path == path)
-
-
 def _ink_bbox(img: Image.Image) -> tuple[int, int, int, int] | None:
     # Ink is dark: invert so that getbbox finds the non-paper pixels.
     return Image.eval(img, lambda v: 255 - v).point(lambda v: 255 if v > 60 else 0).getbbox()

@@ -228,8 +228,10 @@ def _make_text(rng: np.random.Generator, lang: str, test: bool) -> tuple[str, st
     """One label and its kind (see KIND_SHARES)."""
     kinds, p = list(KIND_SHARES), np.asarray(list(KIND_SHARES.values()))
     side = "test" if test else "train"
-    for _ in range(200):
-        kind = kinds[int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))]
+    # The kind first, then its content until it falls on the split's side: every split gets
+    # the same mix of kinds (re-drawing the kind would favour those that pass most often).
+    kind = kinds[int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))]
+    for _ in range(500):
         if kind == "number":
             text = _number(rng, lang)
         elif kind == "name":
