@@ -11,6 +11,10 @@ with ``--model``, with the model's HTR head. Prints and writes exact accuracy (a
 outer white space) and CER (total edit distance / total truth characters) for EN and RU
 separately, and a PNG grid of example crops with both readings.
 
+With ``--real LABELS.json`` (``{"image.png": "transcription"}`` beside an ``images/`` folder or
+the images themselves, as ``fusionbrain data import copybook`` reads it) the same comparison
+runs on your own crops instead, e.g. real names cut from scanned forms.
+
 Results: ``bench/results/htr_real_style.md`` (+ ``.json`` and ``htr_real_style.png``).
 """
 
@@ -89,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(OUT / "htr_real_style"),
                     help="result path prefix (.md/.json/.png are added)")
     ap.add_argument("--workers", type=int, default=2, help="parallel Tesseract calls")
+    ap.add_argument("--real", help="labels JSON of real crops to read instead of synthetic ones")
     args = ap.parse_args(argv)
     if shutil.which("tesseract") is None:
         print("tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-rus)",
@@ -102,11 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="htr_real_style_"))
     rows: list[dict] = []
     t0 = time.perf_counter()
-    for lang in ("en", "ru"):
-        for i, (img, text) in enumerate(form_name_crops(args.n, lang, args.seed)):
-            p = tmp / f"{lang}_{i}.png"
-            img.save(p)
-            rows.append({"lang": lang, "truth": text, "image": str(p)})
+    if args.real:
+        from fusionbrain.tasks.htr.data import read_copybook
+
+        for s in read_copybook(args.real):
+            rows.append({"lang": s.lang, "truth": s.text, "image": s.image_path})
+    else:
+        for lang in ("en", "ru"):
+            for i, (img, text) in enumerate(form_name_crops(args.n, lang, args.seed)):
+                p = tmp / f"{lang}_{i}.png"
+                img.save(p)
+                rows.append({"lang": lang, "truth": text, "image": str(p)})
     t_render = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -139,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     for reader in readers:
         for lang in ("en", "ru"):
             sub = [r for r in rows if r["lang"] == lang]
+            if not sub:
+                continue
             result["scores"][f"{reader}/{lang}"] = scores([r[reader] for r in sub],
                                                           [r["truth"] for r in sub])
     lines = ["| reader | lang | crops | exact | CER |", "|---|---|---:|---:|---:|"]
@@ -154,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
                                         "utf-8")
     md = (f"# HTR on form-style crops: {' vs '.join(readers)}\n\n"
           f"`{result['command']}` — {result['date']}, {result['machine']}; "
-          f"{args.n} crops per language (names in CAPITALS, held-out hands, test-side names); "
-          f"render {t_render:.0f} s, Tesseract {t_tess:.0f} s"
+          + (f"real crops from `{args.real}`; " if args.real else
+             f"{args.n} crops per language (names in CAPITALS, held-out hands, test-side "
+             "names); ")
+          + f"render {t_render:.0f} s, Tesseract {t_tess:.0f} s"
           + (f", model {t_model:.0f} s" if t_model is not None else "") + ".\n\n"
           + table + f"\n\nExamples: `{out.with_suffix('.png').name}`.\n")
     out.with_suffix(".md").write_text(md, "utf-8")
