@@ -28,6 +28,15 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! command -v bwra
     || echo "setup: could not install bubblewrap; \`fusionbrain challenge run\` will refuse" >&2
 fi
 
+# Chromium (Debian's) for the real-browser test of the pilot's review page
+# (tests/test_serve_live.py): Playwright's Python package drives /usr/bin/chromium through
+# executable_path, so no `playwright install` (a browser download) is needed.
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! command -v chromium >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    chromium >/dev/null) \
+    || echo "setup: could not install chromium; the browser test will be skipped" >&2
+fi
+
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # The local CPU build of torch first, so nothing below pulls a CUDA build.

@@ -240,11 +240,13 @@ def create_app(settings: Settings, model: Any = None) -> FastAPI:
         """Follow the database's active model version (set by the page, the API or
         ``fusionbrain train --from-corrections``)."""
         store: Store = app.state.store
+        failed: int | None = None  # a version that failed to load is not retried in a loop
         while True:
             want = store.active_model_version()
-            if want is not None and want != state.version and not state.loading:
+            if want is not None and want not in (state.version, failed) and not state.loading:
                 await asyncio.to_thread(load_version, want)
                 if state.version != want:  # failed: fall back to what we serve
+                    failed = want
                     if state.version is not None:
                         store.set_active_model_version(state.version)
             await asyncio.sleep(settings.watch_interval_s)

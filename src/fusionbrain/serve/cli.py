@@ -59,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("not a model folder (no config.json)", path=args.model)
     key, key_path = api_key(args.api_key_file, args.db)
 
-    import torch
     import uvicorn
 
     from fusionbrain.serve.app import Settings, create_app
 
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
     settings = Settings(model_dir=args.model, db=args.db, api_key=key,
                         max_body_bytes=int(args.max_body_mb * (1 << 20)),

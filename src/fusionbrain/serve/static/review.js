@@ -54,6 +54,9 @@ function readingHtml(item) {
 }
 
 function render() {
+  const c = { new: 0, confirmed: 0, corrected: 0 };
+  items.forEach((it) => { c[it.status] += 1; });
+  $("#counts").textContent = `new ${c.new} · confirmed ${c.confirmed} · corrected ${c.corrected}`;
   const box = $("#items");
   box.textContent = "";
   items.forEach((item, i) => {
@@ -115,8 +118,6 @@ async function load() {
   // the list carries heads only; the model reading's per-character confidences come per item
   const full = await Promise.all(r.body.items.map((it) => api("/api/items/" + it.id)));
   items = full.filter((x) => x.ok).map((x) => x.body);
-  const c = r.body.counts;
-  $("#counts").textContent = `new ${c.new} · confirmed ${c.confirmed} · corrected ${c.corrected}`;
   render();
   loadModels();
 }
