@@ -221,7 +221,7 @@ class Writer:
     pen: float  # pen width as a share of the cap height
     pressure: float  # how much the pen width varies along a stroke (0..1)
     size_jitter: float  # per-letter size variation
-    block: bool = False  # block letters, as forms are filled in (the bench's form crops use them)
+    block: bool = False  # block letters (as forms are filled in) rather than joined-up script
 
     def face_obj(self) -> Face | None:
         return load_face(self.face, True) or load_face(self.face, False)
