@@ -30,15 +30,21 @@ class InputSamples(list):
         self.defaults: dict[str, Any] = dict(defaults or {})
 
 
+def ascii_digits(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` is also true for "²" or "٣", which ``int`` refuses
+    or reads differently; and no more digits than ``int`` converts."""
+    return text.isascii() and text.isdecimal() and len(text) <= 4000
+
+
 def natural_key(key: str) -> tuple:
     """Sort order of challenge keys: "2" before "10" (numbers written as strings)."""
-    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+    return (0, int(key), "") if ascii_digits(key) else (1, 0, key)
 
 
 def natural_file_key(name: str) -> tuple:
     """Sort order of image file names by their stem: "2.png" before "10.png"."""
     stem = Path(name).stem
-    return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
+    return (0, int(stem), name) if ascii_digits(stem) else (1, 0, name)
 
 
 def merge_defaults(pred: dict, samples: Any, order: Callable[[str], Any]) -> dict:

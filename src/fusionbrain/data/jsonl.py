@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from fusionbrain.data.images import copy_image, image_problem
 from fusionbrain.data.report import SkipReport, finish
 from fusionbrain.errors import UserError
-from fusionbrain.utils.io import atomic_open, ensure_folder
+from fusionbrain.utils.io import atomic_open, ensure_folder, json_type, parse_json, path_problem
 
 SAMPLES_FILE = "samples.jsonl"
 IMAGES_DIR = "images"
@@ -37,8 +37,9 @@ def read_jsonl(path: str | os.PathLike[str],
                report: SkipReport | None = None) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, value)``; a malformed line is skipped and reported, not fatal."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError("file not found" if not path.exists() else "not a file", path=path)
+    problem = path_problem(path)
+    if problem:
+        raise UserError(problem, path=path)
     try:
         f = open(path, encoding="utf-8-sig", errors="strict")
     except OSError as e:
@@ -49,11 +50,14 @@ def read_jsonl(path: str | os.PathLike[str],
                 if not line.strip():
                     continue
                 try:
-                    yield n, json.loads(line)
-                except json.JSONDecodeError as e:
+                    value = parse_json(line, path=path, where=f"line {n}")
+                except UserError as e:
                     if report is None:
-                        raise UserError(f"malformed JSON at line {n}: {e.msg}", path=path) from None
-                    report.add(path, f"line {n}", f"malformed JSON: {e.msg}")
+                        raise
+                    # the message minus "PATH: line N: " (the report names both)
+                    report.add(path, f"line {n}", str(e).split(f"line {n}: ", 1)[-1])
+                    continue
+                yield n, value
         except UnicodeDecodeError as e:
             raise UserError(f"not UTF-8 text (bad byte at offset {e.start})", path=path) from None
 
@@ -61,7 +65,7 @@ def read_jsonl(path: str | os.PathLike[str],
 def sample_from_dict(cls: type[S], rec: Any) -> S:
     """Build dataclass ``cls`` from a JSON object; ValueError says what is wrong."""
     if not isinstance(rec, dict):
-        raise ValueError(f"bad record: expected a JSON object, got {type(rec).__name__}")
+        raise ValueError(f"bad record: expected a JSON object, got {json_type(rec)}")
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     required = {f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}

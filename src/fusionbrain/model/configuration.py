@@ -111,12 +111,18 @@ class FusionBrainConfig:
                             f"{', '.join(PRESETS)}", path=source, key="preset")
         # start from the named preset (if any), then apply the given keys on top
         base = preset(data["preset"]).to_dict() if data.get("preset") in PRESETS else {}
+        defaults = cls()
         for key, value in data.items():
             if key not in fields:
                 raise UserError("unknown model config key", path=source, key=key)
-            default = getattr(cls(), key)
-            if default is not None and value is not None and not _same_kind(default, value):
-                raise UserError(f"expected {type(default).__name__}, got {type(value).__name__}",
+            default = getattr(defaults, key)
+            if default is None:  # optional: null or the type the key takes when set
+                want = _OPTIONAL.get(key)
+                if value is not None and want is not None and not _same_kind(want, value):
+                    raise UserError(f"expected null or {_kind(want)}, got {_json_kind(value)}",
+                                    path=source, key=key)
+            elif value is None or not _same_kind(default, value):
+                raise UserError(f"expected {_kind(default)}, got {_json_kind(value)}",
                                 path=source, key=key)
             base[key] = value
         _check_values(base, source)
@@ -159,6 +165,14 @@ def _check_values(values: dict[str, Any], source: str | None) -> None:
                          ("c2c_decoder", ("generate", "edit"))):
         if key in values and values[key] not in allowed:
             raise bad(key, " or ".join(repr(a) for a in allowed))
+    for key in ("zsod_peak_ratio",):
+        if not 0 <= values.get(key, 0.5) <= 1:
+            raise bad(key, "a number in [0, 1]")
+    if values.get("seed", 0) < 0:
+        raise bad("seed", "a whole number >= 0")
+    for key in ("body", "vision", "preset"):
+        if key in values and not values[key]:
+            raise bad(key, "a non-empty string")
     for key in ("vqa_answers", "c2c_phrases"):
         if not all(isinstance(v, str) for v in values.get(key) or []):
             raise bad(key, "a list of strings")
@@ -167,8 +181,36 @@ def _check_values(values: dict[str, Any], source: str | None) -> None:
                                 or (values.get("lora", True) and not targets)):
         raise bad("lora_targets", "a non-empty list of module names")
     body_config = values.get("body_config")
-    if body_config is not None and not all(isinstance(k, str) for k in body_config):
-        raise bad("body_config", "an object of Llama config keys")
+    if body_config is not None and not all(
+            isinstance(v, (int, float, str, bool)) or v is None for v in body_config.values()):
+        raise bad("body_config", "an object of Llama config keys and plain values")
+
+
+# keys whose default is None: an example of the type they take when set
+_OPTIONAL: dict[str, Any] = {"body_layers": 1, "tokenizer": ""}
+
+
+def _kind(example: Any) -> str:
+    """The JSON kind of a key's values, for messages ("a number", not "float")."""
+    if isinstance(example, bool):
+        return "true or false"
+    if isinstance(example, int):
+        return "a whole number"
+    if isinstance(example, float):
+        return "a number"
+    if isinstance(example, str):
+        return "a string"
+    if isinstance(example, list):
+        return "an array"
+    if isinstance(example, dict):
+        return "an object"
+    return type(example).__name__
+
+
+def _json_kind(value: Any) -> str:
+    from fusionbrain.utils.io import json_type
+
+    return json_type(value)
 
 
 def _same_kind(default: Any, value: Any) -> bool:

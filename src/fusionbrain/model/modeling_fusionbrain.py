@@ -500,6 +500,12 @@ class FusionBrain(nn.Module):
                                 path=cfg_path, key="tasks")
         if not isinstance(meta["frozen"], dict):
             raise UserError("expected an object of fingerprints", path=cfg_path, key="frozen")
+        weights = meta.get("weights", WEIGHTS_NAME)
+        if not isinstance(weights, str) or not weights or Path(weights).name != weights:
+            raise UserError("expected the file name of the weights beside config.json",
+                            path=cfg_path, key="weights")
+        if "body" not in meta["frozen"]:  # checked before the (slow) body load
+            raise UserError("the body's fingerprint is missing", path=cfg_path, key="frozen")
         model = cls(config, tasks=meta["tasks"])
         got = model.frozen_fingerprints()
         for part, want in meta["frozen"].items():
@@ -507,7 +513,13 @@ class FusionBrain(nn.Module):
                 raise UserError(f"the frozen {part} weights differ from the ones this model was "
                                 f"trained on (fingerprint {got.get(part)} != {want})",
                                 path=cfg_path, key=f"frozen.{part}")
-        w_path = directory / meta.get("weights", WEIGHTS_NAME)
+        # every frozen part must be checked: "frozen": {} would skip the check and load
+        # the trained weights onto a body they were not trained with
+        if set(meta["frozen"]) != set(got):
+            raise UserError(f"expected the fingerprints of {', '.join(sorted(got))}, got "
+                            f"{', '.join(sorted(map(str, meta['frozen']))) or 'none'}",
+                            path=cfg_path, key="frozen")
+        w_path = directory / weights
         if not w_path.is_file():
             raise UserError("weights file missing", path=w_path)
         try:

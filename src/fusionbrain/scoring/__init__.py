@@ -7,6 +7,7 @@ the standard library, the task metric modules and, for Russian VQA answers, pymo
 from __future__ import annotations
 
 import codecs
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,6 @@ PASS_MARK = 0.85
 # 100,000-item file stays well below this. FUSIONBRAIN_SCORE_MAX_MB raises the limit.
 MAX_SCORE_JSON_BYTES = 128 << 20
 _MAX_ENV = "FUSIONBRAIN_SCORE_MAX_MB"
-# Bytes looked at before the full read, so random garbage fails at once.
-_SNIFF_BYTES = 64 << 10
 
 
 def pred_file_name(task: str) -> str:
@@ -47,23 +46,19 @@ def true_file_name(task: str) -> str:
     return f"true_{check_task(task)}.json"
 
 
-def _sniff(path: Path) -> None:
-    """Fail fast on a file that cannot be a UTF-8 JSON object, reading only its head."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(_SNIFF_BYTES)
-    except OSError as e:
-        raise UserError(f"cannot read: {e.strerror}", path=path) from None
+def _sniff(head: bytes, whole: bool, path: Path | None = None) -> None:
+    """Fail fast on input that cannot be a UTF-8 JSON object, from its first bytes only
+    (``whole``: they are the whole input)."""
     skip = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
     head = head[skip:]
     try:
         # incremental: a multi-byte character cut by the sniff window is not an error
-        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=whole)
     except UnicodeDecodeError as e:
         raise UserError(f"not UTF-8 text (bad byte at offset {e.start + skip})", path=path) from None
     stripped = text.lstrip(" \t\r\n")
     if not stripped:
-        if len(head) < _SNIFF_BYTES:
+        if whole:
             raise UserError("empty file, expected a JSON object", path=path)
         return
     if stripped[0] != "{":
@@ -78,14 +73,19 @@ def _max_bytes() -> int:
     try:
         mb = float(raw)
     except ValueError:
-        raise UserError(f"{_MAX_ENV}={raw!r} is not a number of megabytes") from None
-    return int(mb * (1 << 20))
+        mb = math.nan
+    if not math.isfinite(mb) or mb <= 0:
+        raise UserError(f"{_MAX_ENV}={raw!r} is not a positive number of megabytes")
+    return int(min(mb, 1 << 40) * (1 << 20))
 
 
 def read_score_json(path: str | os.PathLike[str], *, max_bytes: int | None = None) -> dict:
-    """Read a prediction or truth file: a JSON object, with one-line errors naming the file."""
+    """Read a prediction or truth file (or pipe): a JSON object, with one-line errors
+    naming the file. Read once; its first bytes are checked before the rest is read."""
     max_bytes = _max_bytes() if max_bytes is None else max_bytes
-    return read_json(path, max_bytes=max_bytes, expect=dict, before_read=_sniff,
+    path = Path(path)
+    return read_json(path, max_bytes=max_bytes, expect=dict,
+                     check_head=lambda head, whole: _sniff(head, whole, path),
                      too_large_note=f" to score; set {_MAX_ENV} to raise it")
 
 

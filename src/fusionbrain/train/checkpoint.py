@@ -10,6 +10,8 @@ is first renamed to ``.NAME.old``; if a crash hits between the two renames,
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -18,9 +20,13 @@ from typing import Any
 
 import torch
 
-from fusionbrain.utils.io import read_json, write_json_atomic
+from fusionbrain.errors import UserError
+from fusionbrain.utils.io import path_problem, read_json, write_json_atomic
 
 STATE_FILE = "state.pt"
+# info.json key: size and sha256 of state.pt, checked before it is loaded
+STATE_CHECK = "state_file"
+_STATE_KEYS = {"optimizer", "scheduler", "sampler", "rng", "step"}
 INFO_FILE = "info.json"
 MODEL_DIR = "model"
 
@@ -56,25 +62,72 @@ def save_checkpoint(run: str | os.PathLike[str], name: str, model: Any, *,
     try:
         tmp.chmod(0o755)  # mkdtemp makes it private; a checkpoint is an ordinary folder
         model.save_pretrained(tmp / MODEL_DIR)
+        info = dict(info)
         if state is not None:
+            # Serialised in memory first: a full disk is then a plain OSError of our own
+            # write (not torch's C++ writer failing mid-stream), and the checksum that
+            # load_state checks is of exactly these bytes.
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            data = buf.getbuffer()
             with open(tmp / STATE_FILE, "wb") as f:
-                torch.save(state, f)
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+            info[STATE_CHECK] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         write_json_atomic(tmp / INFO_FILE, info, indent=2)
         final = run / name
         _replace_dir(tmp, final)
         return final
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"cannot write checkpoint {name!r}: {e.strerror or e}; the previous "
+                        "checkpoint is kept", path=run) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
 def load_state(ckpt: Path) -> dict[str, Any]:
-    """The training state saved beside the model (optimizer, scheduler, sampler, ...)."""
-    # weights_only=False: the state holds plain Python containers plus RNG byte tensors,
-    # written by this program into the user's own run folder.
-    return torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=False)
+    """The training state saved beside the model (optimizer, scheduler, sampler, ...),
+    checked against the size and checksum in ``info.json`` before it is unpickled.
+
+    A damaged state (truncated, empty, disk error) is a one-line :class:`UserError` that
+    says what to do, not a ``PytorchStreamReader`` traceback.
+    """
+    path = ckpt / STATE_FILE
+
+    def damaged(why: str) -> UserError:
+        return UserError(f"damaged training state ({why}): the run cannot resume exactly; "
+                         f"start a new run with another --out (the weights in {ckpt / MODEL_DIR} "
+                         "are intact if only this file is hit)", path=path)
+
+    problem = path_problem(path)
+    if problem:
+        raise damaged(problem)
+    info = load_info(ckpt)
+    check = info.get(STATE_CHECK)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise damaged(f"cannot read: {e.strerror}") from None
+    if isinstance(check, dict):
+        if len(data) != check.get("bytes"):
+            raise damaged(f"{len(data)} bytes, {check.get('bytes')} were written")
+        if hashlib.sha256(data).hexdigest() != check.get("sha256"):
+            raise damaged("checksum mismatch")
+    if not data:
+        raise damaged("empty file")
+    try:
+        # weights_only=False: the state holds plain Python containers plus RNG byte
+        # tensors, written by this program into the user's own run folder (and checked
+        # against its checksum above).
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a damaged file
+        raise damaged(str(e).splitlines()[0][:120] if str(e) else type(e).__name__) from None
+    if not isinstance(state, dict) or not _STATE_KEYS <= state.keys():
+        raise damaged("not a training state")
+    return state
 
 
 def load_info(ckpt: Path) -> dict[str, Any]:

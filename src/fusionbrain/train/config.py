@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> TrainConfig:
+        if not isinstance(data, dict):
+            raise UserError("expected a JSON object of training config keys", path=source)
         fields = {f.name for f in dataclasses.fields(cls)}
         for key in data:
             if key.startswith("_"):
@@ -70,33 +74,126 @@ class TrainConfig:
         return cfg
 
     def validate(self, source: str | None = None) -> None:
+        """Check every key before any work starts (a bad value found after the data load
+        would cost minutes and leave a half-made run folder)."""
+        from fusionbrain.scoring.common import PROFILES
+        from fusionbrain.tasks import TASKS
+        from fusionbrain.train.sampler import RULES
+        from fusionbrain.utils.io import json_type
+
         def need(cond: bool, key: str, msg: str) -> None:
             if not cond:
                 raise UserError(msg, path=source, key=key)
 
-        need(isinstance(self.steps, int) and self.steps >= 1, "steps", "must be an integer >= 1")
-        need(self.epochs is None or (isinstance(self.epochs, (int, float)) and self.epochs > 0),
-             "epochs", "must be a number > 0")
-        need(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size",
-             "must be an integer >= 1")
-        need(isinstance(self.grad_accum, int) and self.grad_accum >= 1, "grad_accum",
-             "must be an integer >= 1")
-        need(isinstance(self.lr, (int, float)) and self.lr > 0, "lr", "must be a number > 0")
-        need(isinstance(self.lr_groups, dict), "lr_groups", "must be an object")
-        need(isinstance(self.batch_size_per_task, dict), "batch_size_per_task",
-             "must be an object")
-        need(isinstance(self.energy, dict), "energy", "must be an object")
-        need(self.device in ("auto", "cpu", "cuda"), "device", "must be auto, cpu or cuda")
-        need(self.warmup >= 0, "warmup", "must be >= 0")
-        from fusionbrain.train.sampler import RULES
+        def whole(v: Any, low: int) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= low
 
-        need(self.sampling in RULES, "sampling", f"must be one of {', '.join(RULES)}")
+        def number(v: Any, low: float, *, above: bool = False) -> bool:
+            return (isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and _finite(v) and (v > low if above else v >= low))
+
+        def task_map(key: str, check: Callable[[Any], bool], what: str) -> None:
+            value = getattr(self, key)
+            need(isinstance(value, dict), key, f"must be an object {{TASK: {what}}}, got "
+                 f"{json_type(value)}")
+            for t, v in value.items():
+                need(t in TASKS, f"{key}.{t}", f"unknown task; expected one of {', '.join(TASKS)}")
+                need(check(v), f"{key}.{t}", f"must be {what}, got {_show(v)}")
+
+        ours = self.model_class == DEFAULT_MODEL_CLASS  # another class reads "model" itself
+        need(not ours or isinstance(self.model, (str, dict)), "model",
+             "must be a preset name or an object of model config keys")
+        if ours and isinstance(self.model, str):
+            from fusionbrain.model.configuration import PRESETS
+
+            need(self.model in PRESETS, "model", f"unknown preset {self.model!r}; expected one "
+                 f"of {', '.join(PRESETS)}")
+        elif ours:
+            from fusionbrain.model.configuration import FusionBrainConfig
+
+            FusionBrainConfig.from_dict(self.model, source=f"{source}: key 'model'" if source
+                                        else "key 'model'")
+        need(isinstance(self.model_class, str) and self.model_class.count(":") == 1
+             and all(p.isidentifier() for p in self.model_class.replace(":", ".").split(".")),
+             "model_class", "must be 'package.module:Class'")
+        need(self.tasks is None or (isinstance(self.tasks, list) and len(self.tasks) > 0
+                                    and all(isinstance(t, str) and t in TASKS for t in self.tasks)
+                                    and len(set(self.tasks)) == len(self.tasks)),
+             "tasks", f"must be null or a list of distinct tasks of {', '.join(TASKS)}")
+        need(whole(self.steps, 1) and self.steps <= 10**9, "steps", "must be an integer >= 1")
+        need(self.epochs is None or (number(self.epochs, 0, above=True) and self.epochs <= 1e6),
+             "epochs", "must be a number > 0")
+        need(whole(self.batch_size, 1) and self.batch_size <= 1 << 20, "batch_size",
+             "must be an integer >= 1")
+        task_map("batch_size_per_task", lambda v: whole(v, 1) and v <= 1 << 20,
+                 "an integer >= 1")
+        need(whole(self.grad_accum, 1) and self.grad_accum <= 1 << 20, "grad_accum",
+             "must be an integer >= 1")
+        need(number(self.lr, 0, above=True), "lr", "must be a number > 0")
+        need(isinstance(self.lr_groups, dict), "lr_groups", "must be an object")
+        for k, v in self.lr_groups.items():
+            need(number(v, 0), f"lr_groups.{k}", f"must be a number >= 0, got {_show(v)}")
+        task_map("loss_weights", lambda v: number(v, 0), "a number >= 0")
+        task_map("task_weights", lambda v: number(v, 0), "a number >= 0")
+        need(number(self.weight_decay, 0), "weight_decay", "must be a number >= 0")
+        need(isinstance(self.betas, list) and len(self.betas) == 2
+             and all(number(b, 0) and b < 1 for b in self.betas), "betas",
+             "must be two numbers in [0, 1), e.g. [0.9, 0.999]")
+        need(number(self.warmup, 0), "warmup", "must be a number >= 0")
+        need(number(self.min_lr_ratio, 0) and self.min_lr_ratio <= 1, "min_lr_ratio",
+             "must be a number in [0, 1]")
+        need(number(self.max_grad_norm, 0), "max_grad_norm", "must be a number >= 0 (0: off)")
+        need(isinstance(self.sampling, str) and self.sampling in RULES, "sampling",
+             f"must be one of {', '.join(RULES)}")
+        need(number(self.temperature, 0, above=True), "temperature", "must be a number > 0")
+        need(whole(self.seed, 0) and self.seed < 2**31, "seed",
+             "must be an integer in [0, 2**31)")
+        need(whole(self.eval_every, 0), "eval_every", "must be an integer >= 0")
+        need(whole(self.eval_max_samples, 0), "eval_max_samples",
+             "must be an integer >= 0 (0: all)")
+        need(whole(self.save_every, 0), "save_every", "must be an integer >= 0")
+        need(whole(self.predict_batch_size, 1), "predict_batch_size", "must be an integer >= 1")
+        for key in ("eval_at_end", "bf16", "ddp_find_unused_parameters"):
+            need(isinstance(getattr(self, key), bool), key, "must be true or false")
+        need(isinstance(self.device, str) and self.device in ("auto", "cpu", "cuda"), "device",
+             "must be auto, cpu or cuda")
+        need(self.threads is None or (whole(self.threads, 1) and self.threads <= 4096), "threads",
+             "must be null or an integer >= 1")
+        need(isinstance(self.profile, str) and self.profile in PROFILES, "profile",
+             f"must be one of {', '.join(PROFILES)}")
+        need(isinstance(self.energy, dict), "energy", "must be an object")
+        known = {"enabled": bool, "country_iso_code": str, "carbon_intensity_g_per_kwh": float,
+                 "csv": bool, "fallback_power_w": float, "tracking_mode": str}
+        for k, v in self.energy.items():
+            need(k in known, f"energy.{k}", f"unknown key; expected some of {', '.join(known)}")
+            typ = known[k]
+            ok = (isinstance(v, bool) if typ is bool else isinstance(v, str) if typ is str
+                  else v is None or number(v, 0))
+            need(ok, f"energy.{k}", f"wrong value {_show(v)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def batch_for(self, task: str) -> int:
         return int(self.batch_size_per_task.get(task, self.batch_size))
+
+
+def _finite(v: float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _show(v: Any) -> str:
+    """A value for a message: JSON-like and short ("null", not "None")."""
+    import json
+
+    try:
+        text = json.dumps(v, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def load_config(path: str | os.PathLike[str] | None) -> TrainConfig:

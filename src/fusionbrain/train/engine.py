@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from fusionbrain.train import checkpoint as ckpt_lib
 from fusionbrain.train.config import TrainConfig
 from fusionbrain.train.energy import format_energy, meter_from_config
 from fusionbrain.train.sampler import TaskSampler, mix_summary
-from fusionbrain.utils.io import atomic_open, read_json, write_json_atomic
+from fusionbrain.utils.io import atomic_open, json_type, read_json, write_json_atomic
 
 RUN_CONFIG = "run_config.json"
 SUMMARY = "summary.json"
@@ -113,12 +114,55 @@ def seed_step(seed: int, step: int, rank: int) -> None:
 # -- model ---------------------------------------------------------------------------------
 
 def import_class(spec: str) -> type:
-    """``"package.module:Class"`` -> the class."""
+    """``"package.module:Class"`` -> the class, an ``nn.Module`` with ``from_pretrained``.
+
+    A config file must not make the program run code of its choosing: only modules of
+    this package are imported; a class of another module is found only if the program
+    itself imported that module already (a user's script, a test) — never ``os:system``.
+    """
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise UserError(f"model class must be 'package.module:Class', got {spec!r}")
     module_name, _, cls_name = spec.partition(":")
+    if not all(part.isidentifier() for part in [*module_name.split("."), cls_name]):
+        raise UserError(f"model class must be 'package.module:Class', got {spec!r}")
+    ours = module_name == "fusionbrain" or module_name.startswith("fusionbrain.")
+    if not ours and module_name not in sys.modules:
+        raise UserError(f"model class {spec!r}: only classes of the fusionbrain package (or of "
+                        "a module the program has imported itself) can be named in a config")
     try:
-        return getattr(importlib.import_module(module_name), cls_name)
+        cls = getattr(importlib.import_module(module_name), cls_name)
     except (ImportError, AttributeError) as e:
         raise UserError(f"cannot load model class {spec!r}: {e}") from None
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)
+            and callable(getattr(cls, "from_pretrained", None))):
+        raise UserError(f"model class {spec!r} is not a model (an nn.Module with "
+                        "from_pretrained)")
+    return cls
+
+
+def read_run_config(path: Path) -> dict[str, Any]:
+    """A run's ``run_config.json``, checked before anything is loaded or imported."""
+    saved = read_json(path, expect=dict)
+    need = {"config": dict, "mode": str, "data": str, "steps": int, "tasks": list}
+    for key, typ in need.items():
+        if key not in saved:
+            raise UserError("missing key (the run folder is damaged; start a new run)",
+                            path=path, key=key)
+        if not isinstance(saved[key], typ) or isinstance(saved[key], bool):
+            raise UserError(f"expected a JSON {_json_name(typ)}, got {json_type(saved[key])}",
+                            path=path, key=key)
+    if saved["mode"] not in ("fusion", "single"):
+        raise UserError("must be fusion or single", path=path, key="mode")
+    if saved["steps"] < 1:
+        raise UserError("must be an integer >= 1", path=path, key="steps")
+    task = saved.get("task")
+    if task is not None and (not isinstance(task, str) or task not in TASKS):
+        raise UserError(f"must be one of {', '.join(TASKS)} or null", path=path, key="task")
+    return saved
+
+
+def _json_name(typ: type) -> str:
+    return {dict: "object", str: "string", int: "integer", list: "array"}.get(typ, typ.__name__)
 
 
 def build_model(cfg: TrainConfig, tasks: list[str] | None,
@@ -158,7 +202,7 @@ def load_model(path: str | os.PathLike[str], model_class: str | None = None) -> 
     if spec is None:
         run = model_dir.parent.parent
         if (run / RUN_CONFIG).exists():
-            spec = read_json(run / RUN_CONFIG, expect=dict).get("config", {}).get("model_class")
+            spec = read_run_config(run / RUN_CONFIG)["config"].get("model_class")
     from fusionbrain.train.config import DEFAULT_MODEL_CLASS
 
     return import_class(spec or DEFAULT_MODEL_CLASS).from_pretrained(model_dir)
@@ -316,6 +360,15 @@ class JsonLog:
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
+def _check_writable(out: Path) -> None:
+    """The run folder can be made and written (found now, not after the data load)."""
+    from fusionbrain.utils.io import ensure_folder
+
+    ensure_folder(out)
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError("cannot write: permission denied", path=out)
+
+
 def _resolve_tasks(spec: RunSpec, cfg: TrainConfig) -> list[str]:
     if spec.mode == "single":
         if not spec.task:
@@ -343,19 +396,23 @@ def total_steps(cfg: TrainConfig, spec: RunSpec, sizes: dict[str, int], world: i
 
 def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
     """Train (or resume) a run; returns its summary (also written to ``RUN/summary.json``)."""
-    info = init_distributed(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
     out = spec.out
     data = spec.data
     saved = None
     if spec.resume:
         if not (out / RUN_CONFIG).exists():
             raise UserError("nothing to resume (no run_config.json)", path=out)
-        saved = read_json(out / RUN_CONFIG, expect=dict)
+        saved = read_run_config(out / RUN_CONFIG)
         cfg = TrainConfig.from_dict(saved["config"], source=str(out / RUN_CONFIG))
         spec.mode, spec.task = saved["mode"], saved.get("task")
         data = Path(saved["data"]) if spec.data is None else spec.data
+    # Only now, with the run's own config on --resume: a resumed run must use the thread
+    # count (and device) of the run it continues, or CPU reductions split differently and
+    # the weights drift from a straight run's by an ulp per step.
+    info = init_distributed(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    if saved is not None:
         if (out / SUMMARY).exists() and read_json(out / SUMMARY, expect=dict).get("complete") \
                 and (spec.steps is None or spec.steps == saved["steps"]):
             if info.is_main:
@@ -364,6 +421,15 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
     elif (out / RUN_CONFIG).exists():
         raise UserError("a run already exists here; pass --resume to continue it, "
                         "or choose another --out", path=out)
+    # Everything that can be checked cheaply is checked before the data and model load.
+    model_cls = import_class(cfg.model_class)
+    if info.is_main:
+        _check_writable(out)
+    ckpt = ckpt_lib.checkpoint_dir(out, "last") if spec.resume else None
+    if spec.resume and ckpt is None:
+        raise UserError("nothing to resume: the run stopped before its first checkpoint "
+                        "(delete the folder and start again)", path=out)
+    state = ckpt_lib.load_state(ckpt) if ckpt is not None else None
     if data is None or not Path(data).is_dir():
         raise UserError("data folder not found (build it with `fusionbrain data build`)",
                         path=data)
@@ -384,12 +450,8 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
     warmup = int(cfg.warmup if cfg.warmup >= 1 else round(cfg.warmup * steps))
 
     # model
-    ckpt = ckpt_lib.checkpoint_dir(out, "last") if spec.resume else None
-    if spec.resume and ckpt is None:
-        raise UserError("nothing to resume: the run stopped before its first checkpoint "
-                        "(delete the folder and start again)", path=out)
     if ckpt is not None:
-        model = import_class(cfg.model_class).from_pretrained(ckpt / ckpt_lib.MODEL_DIR)
+        model = model_cls.from_pretrained(ckpt / ckpt_lib.MODEL_DIR)
     else:
         # Seeded: a model's random initial weights depend only on the config's seed.
         seed_step(cfg.seed, -1, 0)
@@ -403,8 +465,7 @@ def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
                           weights=cfg.task_weights)
     start, best_s, best_step, mix, elapsed0 = 0, -math.inf, None, {t: 0 for t in tasks}, 0.0
     samples_done = 0
-    if ckpt is not None:
-        state = ckpt_lib.load_state(ckpt)
+    if ckpt is not None and state is not None:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         sampler.load_state_dict(state["sampler"])

@@ -7,8 +7,11 @@ skipped), each atomically, with a progress bar; energy and CO2 of the run are pr
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,17 +41,12 @@ def predict_folder(model: Any, input_dir: str | os.PathLike[str],
 
     Returns {task: number of predictions}.
     """
-    from fusionbrain.tasks import TASKS, task_module
+    from fusionbrain.tasks import task_module
     from fusionbrain.train.engine import predict_task
     from fusionbrain.utils.io import write_json_atomic
 
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    if not input_dir.is_dir():
-        raise UserError("input folder not found", path=input_dir)
-    present = [t for t in TASKS if (input_dir / t).is_dir() and (tasks is None or t in tasks)]
-    if not present:
-        raise UserError(f"no task folder inside (expected any of {', '.join(TASKS)})",
-                        path=input_dir)
+    present = input_tasks(input_dir, tasks)
     done: dict[str, int] = {}
     failed: list[str] = []
     for task in present:
@@ -75,6 +73,12 @@ def predict_folder(model: Any, input_dir: str | os.PathLike[str],
         finally:
             if bar is not None:
                 bar.close()
+        outputs, bad = drop_non_finite(outputs)
+        if bad:
+            ids = ", ".join(str(getattr(samples[i], "id", i)) for i in bad[:5])
+            more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+            print(f"warning: {task}: {len(bad)} item(s) with non-finite model outputs "
+                  f"(NaN/inf) are predicted as empty: {ids}{more}", file=sys.stderr)
         prediction = fmt.prediction_json(samples, outputs)
         write_json_atomic(output_dir / f"prediction_{task}.json", prediction)
         done[task] = len(prediction)
@@ -84,6 +88,83 @@ def predict_folder(model: Any, input_dir: str | os.PathLike[str],
     return done
 
 
+LOCK_FILE = ".fusionbrain-predict.lock"
+
+
+def input_tasks(input_dir: Path, tasks: list[str] | None = None) -> list[str]:
+    """The tasks with a folder in ``input_dir`` (checked before the slow model load)."""
+    from fusionbrain.tasks import TASKS
+
+    if not input_dir.is_dir():
+        raise UserError("input folder not found" if not input_dir.exists()
+                        else "not a folder", path=input_dir)
+    present = [t for t in TASKS if (input_dir / t).is_dir() and (tasks is None or t in tasks)]
+    if not present:
+        raise UserError(f"no task folder inside (expected any of {', '.join(TASKS)})",
+                        path=input_dir)
+    return present
+
+
+@contextlib.contextmanager
+def output_lock(output_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``output_dir`` while predicting into it.
+
+    Two ``predict`` runs into one folder would otherwise leave a mix of two models' files.
+    The lock (``flock`` on a file in the folder) is released when the process ends, even
+    when killed, so a stale file never blocks a later run.
+    """
+    import fcntl
+
+    from fusionbrain.utils.io import ensure_folder
+
+    ensure_folder(output_dir)
+    path = output_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise UserError(f"cannot write: {e.strerror}", path=output_dir) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError("another `fusionbrain predict` is writing into this folder "
+                            f"(it holds {LOCK_FILE}); wait for it to finish or choose "
+                            "another --output", path=output_dir) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _finite(obj: Any) -> bool:
+    """No NaN or infinity anywhere in a (nested) model output."""
+    if isinstance(obj, float):
+        return math.isfinite(obj)
+    if isinstance(obj, dict):
+        return all(_finite(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return all(_finite(v) for v in obj)
+    if hasattr(obj, "tolist") and not isinstance(obj, str):  # a tensor or numpy value
+        return _finite(obj.tolist())
+    return True
+
+
+def drop_non_finite(outputs: list) -> tuple[list, list[int]]:
+    """Outputs with non-finite numbers replaced by an empty output of the same kind (what an
+    unreadable input gets), and their indices: a NaN must never reach the JSON file, which
+    would then not be standard JSON and be refused by ``score``."""
+    out, bad = [], []
+    for i, o in enumerate(outputs):
+        if _finite(o):
+            out.append(o)
+        else:
+            bad.append(i)
+            out.append({} if isinstance(o, dict) else [] if isinstance(o, (list, tuple))
+                       else None)
+    return out, bad
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -91,25 +172,31 @@ def run(args: argparse.Namespace) -> int:
     from fusionbrain.train.engine import load_model
 
     if args.batch_size < 1:
-        raise UserError("--batch-size must be >= 1")
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be >= 1, got {args.threads}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: CUDA is not available")
     device = "cuda" if args.device == "cuda" or (
         args.device == "auto" and torch.cuda.is_available()) else "cpu"
-    from fusionbrain.utils.io import ensure_folder
-
-    ensure_folder(args.output)  # fail before the (slow) model load, not after predicting
-    model = load_model(args.model).to(device)
-    model.eval()
-    meter = EnergyMeter(None, enabled=not args.no_energy)
-    try:
-        with meter.phase("predict"):
-            done = predict_folder(model, args.input, args.output, batch_size=args.batch_size,
-                                  progress=not args.no_progress)
-    finally:
-        meter.close()
+    # fail before the (slow) model load, not after it: no input, an output folder that
+    # cannot be written, or another predict writing into it
+    input_tasks(args.input)
+    with output_lock(args.output):
+        if not os.access(args.output, os.W_OK | os.X_OK):
+            raise UserError("cannot write: permission denied", path=args.output)
+        model = load_model(args.model).to(device)
+        model.eval()
+        meter = EnergyMeter(None, enabled=not args.no_energy)
+        try:
+            with meter.phase("predict"):
+                done = predict_folder(model, args.input, args.output,
+                                      batch_size=args.batch_size,
+                                      progress=not args.no_progress)
+        finally:
+            meter.close()
     summary = meter.save(args.energy) if args.energy else meter.summary()
     for task, n in done.items():
         print(f"{task}: {n} predictions -> {args.output / f'prediction_{task}.json'}")

@@ -11,6 +11,7 @@ from fusionbrain.data.jsonl import read_jsonl, read_samples, subsample, write_sa
 from fusionbrain.data.report import SkipReport, finish, read_labelled_challenge
 from fusionbrain.data.sizes import pick
 from fusionbrain.errors import UserError
+from fusionbrain.utils.io import read_bytes
 
 
 @dataclass
@@ -104,11 +105,20 @@ def read_avatar(path: str | os.PathLike[str], report: SkipReport | None = None) 
     return out
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines ending in ``\\n`` or ``\\r\\n`` only — unlike ``str.splitlines``, which also
+    breaks at U+2028, U+0085, form feed, ... that a line of code may hold, and would shift
+    every following pair of a parallel corpus."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line, it does not start a new one
+    return [x[:-1] if x.endswith("\r") else x for x in lines]
+
+
 def _read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise UserError("file not found", path=path)
+    raw = read_bytes(path)
     try:
-        return path.read_text(encoding="utf-8-sig").splitlines()
+        return split_lines(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as e:
         raise UserError(f"not UTF-8 text (bad byte at offset {e.start})", path=path) from None
 

@@ -12,7 +12,7 @@ from fusionbrain.data.lang import check_lang
 from fusionbrain.data.report import SkipReport, finish, read_labelled_challenge
 from fusionbrain.data.sizes import pick
 from fusionbrain.errors import UserError
-from fusionbrain.utils.io import read_json
+from fusionbrain.utils.io import json_type, read_json
 
 
 @dataclass
@@ -75,6 +75,12 @@ def answers_of(value: object) -> list[str] | None:
     return None
 
 
+def _plain_id(value: object) -> bool:
+    """An id JSON can hold as a key: a whole number or a non-empty string."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, str) and value != "")
+
+
 def read_vqa_v2(questions_json: str | os.PathLike[str],
                 annotations_json: str | os.PathLike[str] | None,
                 images_dir: str | os.PathLike[str], pattern: str | None = None,
@@ -103,7 +109,9 @@ def read_vqa_v2(questions_json: str | os.PathLike[str],
         if not isinstance(alist, list):
             raise UserError("expected an \"annotations\" list", path=annotations_json,
                             key="annotations")
-        anns = {a.get("question_id"): a for a in alist if isinstance(a, dict)}
+        # ids are numbers or strings; a list or object id (unhashable) matches nothing
+        anns = {a.get("question_id"): a for a in alist
+                if isinstance(a, dict) and _plain_id(a.get("question_id"))}
     images_dir = Path(images_dir)
     own = report is None
     report = report if report is not None else SkipReport()
@@ -114,6 +122,14 @@ def read_vqa_v2(questions_json: str | os.PathLike[str],
             report.add(qpath, f"questions[{n}]", "bad record: needs question_id and image_id")
             continue
         qid = q["question_id"]
+        if not _plain_id(qid):
+            report.add(qpath, f"questions[{n}]", "bad record: question_id must be a number "
+                       f"or a string, got {json_type(qid)}")
+            continue
+        if not _plain_id(q["image_id"]):
+            report.add(qpath, qid, "bad record: image_id must be a number or a string, got "
+                       f"{json_type(q['image_id'])}")
+            continue
         question = q.get("question")
         if not isinstance(question, str) or not question.strip():
             report.add(qpath, qid, "empty question")
@@ -130,7 +146,9 @@ def read_vqa_v2(questions_json: str | os.PathLike[str],
             if a is None:
                 report.add(annotations_json, qid, "missing annotation")
                 continue
-            answers = [x.get("answer") for x in a.get("answers", []) if isinstance(x, dict)]
+            raw_answers = a.get("answers")
+            answers = [x.get("answer") for x in raw_answers if isinstance(x, dict)] \
+                if isinstance(raw_answers, list) else []
             answers = [x for x in answers if isinstance(x, str)]
             mca = a.get("multiple_choice_answer")
             if isinstance(mca, str) and mca in answers:

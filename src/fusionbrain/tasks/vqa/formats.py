@@ -11,7 +11,13 @@ import os
 from pathlib import Path
 
 from fusionbrain.data.images import copy_image, image_problem
-from fusionbrain.data.inputs import InputSamples, merge_defaults, natural_key, warn_skipped
+from fusionbrain.data.inputs import (
+    InputSamples,
+    ascii_digits,
+    merge_defaults,
+    natural_key,
+    warn_skipped,
+)
 from fusionbrain.data.lang import detect_lang
 from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
@@ -95,7 +101,7 @@ def write_input(samples: list[VQASample], task_input_dir: str | os.PathLike[str]
 
 
 def _question_id(s: VQASample, index: int) -> int:
-    return int(s.id) if str(s.id).isdigit() else index
+    return int(s.id) if ascii_digits(str(s.id)) else index
 
 
 def truth_json(samples: list[VQASample]) -> dict:

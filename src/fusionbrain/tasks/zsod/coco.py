@@ -134,11 +134,18 @@ def _box(bbox: object) -> list[float] | None:
         return None
     try:
         x, y, w, h = (float(v) for v in bbox)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if not all(v == v and abs(v) != float("inf") for v in (x, y, w, h)) or w <= 0 or h <= 0:
         return None
     return [round(x, 2), round(y, 2), round(w, 2), round(h, 2)]
+
+
+def _plain_id(value: object) -> bool:
+    """An id usable as a key: a whole number or a non-empty string (not a list, object,
+    boolean or null)."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, str) and value != "")
 
 
 class CocoIndex:
@@ -162,18 +169,41 @@ class CocoIndex:
         self._reported: set[object] = set()
         self.categories: dict[object, str] = {}
         for c in data["categories"]:
-            if isinstance(c, dict) and isinstance(c.get("name"), str) and c["name"].strip():
+            if isinstance(c, dict) and isinstance(c.get("name"), str) and c["name"].strip() \
+                    and _plain_id(c.get("id")):
                 self.categories[c.get("id")] = c["name"].strip()
-        self.images: list[dict] = [im for im in data["images"]
-                                   if isinstance(im, dict) and "id" in im
-                                   and isinstance(im.get("file_name"), str)]
+        self.images: list[dict] = []
+        ids: set[object] = set()
+        names: set[str] = set()
+        for n, im in enumerate(data["images"]):
+            if not (isinstance(im, dict) and _plain_id(im.get("id"))
+                    and isinstance(im.get("file_name"), str) and im["file_name"].strip()):
+                self.report.add(self.path, f"images[{n}]", "bad record: needs a number or "
+                                "string id and a file_name")
+                continue
+            # sample ids come from the file name: a second image of one file (or one id)
+            # would give two samples of one id with contradictory boxes
+            stem = Path(im["file_name"]).stem
+            if im["id"] in ids or stem in names:
+                what = f"id {im['id']!r}" if im["id"] in ids else f"file name {stem!r}"
+                self.report.add(self.path, f"images[{n}]", f"duplicate {what} (only its "
+                                "first image is used)")
+                continue
+            ids.add(im["id"])
+            names.add(stem)
+            self.images.append(im)
         self.boxes: dict[object, dict[str, list[list[float]]]] = defaultdict(dict)
         self.crowd: dict[object, set[str]] = defaultdict(set)
         # categories with an unusable box: present, but their box list would be incomplete,
         # so they are neither asked (wrong truth) nor used as an absent negative
         self.unsure: dict[object, set[str]] = defaultdict(set)
-        for n, a in enumerate(data.get("annotations") or []):
+        annotations = data.get("annotations")
+        for n, a in enumerate(annotations if isinstance(annotations, list) else []):
             if not isinstance(a, dict):
+                continue
+            if not (_plain_id(a.get("image_id")) and _plain_id(a.get("category_id"))):
+                self.report.add(self.path, f"annotations[{n}]", "bad record: image_id and "
+                                "category_id must be numbers or strings")
                 continue
             name = self.categories.get(a.get("category_id"))
             if name is None:
