@@ -283,3 +283,18 @@ def test_models_list_and_bad_switch(client):
     assert client.post("/api/models/42/activate", headers=AUTH).status_code == 404
     assert client.post("/api/jobs/finetune", headers=AUTH,
                        json={"steps": 0}).status_code == 422
+
+
+def test_serve_cli_errors_are_one_line(tmp_path, capsys):
+    from fusionbrain.cli import main
+
+    assert main(["serve", "--model", str(tmp_path / "none"), "--db", str(tmp_path / "p.db")]) == 2
+    assert "not a model folder" in capsys.readouterr().err
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")
+    (tmp_path / "short").write_text("abc")
+    assert main(["serve", "--model", str(tmp_path / "m"), "--db", str(tmp_path / "p.db"),
+                 "--api-key-file", str(tmp_path / "short")]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+    assert main(["serve", "--model", str(tmp_path / "m"), "--db", str(tmp_path / "p.db"),
+                 "--port", "0"]) == 2
