@@ -94,7 +94,10 @@ def test_the_truths_are_never_mounted(tmp_path):
                                output_bytes=1 << 20, tmp_bytes=1 << 20, forbidden=[secret])
     argv = sandbox.bwrap_argv("bwrap", spec, 3)
     assert not any(str(secret) in a for a in argv)
-    assert {"--unshare-all", "--die-with-parent", "--disable-userns"} <= set(argv)
+    assert {"--unshare-all", "--die-with-parent", "--new-session"} <= set(argv)
+    # /tmp is mounted before the environment, which may live under /tmp itself
+    env = str(sandbox.python_paths()[0])
+    assert argv.index("/tmp") < argv.index(env)
     # a challenge folder inside a mounted folder would expose the truths: refused
     bad = sandbox.SandboxSpec(**{**spec.__dict__, "input": tmp_path})
     with pytest.raises(UserError, match="visible"):

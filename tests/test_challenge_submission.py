@@ -290,3 +290,20 @@ def test_leaderboard_best_per_team_private_multitask_and_html_escaping():
     assert [s["status"] for s in js["submissions"]] == ["scored"] * 4 + ["failed", "scored"]
     assert "private" not in js["submissions"][1]
     assert "not reported" in lb.text_table(pub)
+
+
+def test_a_runner_failure_puts_the_submission_back_in_the_queue(challenge, tmp_path,
+                                                                monkeypatch):
+    from fusionbrain.challenge import sandbox
+
+    sub = runner.submit(challenge, make_zip(tmp_path / "1.zip", {"run.py": "print(1)"}), "a")
+
+    def broken(spec, bwrap):
+        raise OSError(28, "No space left on device", str(spec.submission))
+
+    monkeypatch.setattr(sandbox, "run", broken)
+    with pytest.raises(OSError):
+        runner.run_queue(challenge, unsafe_no_sandbox=True, log=lambda s: None)
+    with Store(Layout(challenge).database) as store:
+        assert store.get(sub)["status"] == "submitted"
+    assert not (Layout(challenge).work / str(sub)).exists()

@@ -261,12 +261,10 @@ def run_one(layout: Layout, cfg: ChallengeConfig, store: Store, sub_id: int,
         if out.full:
             note = "; ".join(x for x in (f"reached a size cap ({', '.join(out.full)})", note) if x)
         return _finish(store, sub_id, "scored", note, scores=scores, **common)
-    except BaseException as e:
-        # an interrupted or broken runner must not leave the row 'running' forever
-        if isinstance(e, KeyboardInterrupt):
-            store.update(sub_id, status="submitted", started_at=None)
-        else:
-            _finish(store, sub_id, "failed", f"runner error: {type(e).__name__}: {e}")
+    except BaseException:
+        # an interrupted or broken runner (the organiser's side: disk full, a bug) must not
+        # leave the row 'running', nor fail the team for it: back in the queue
+        store.update(sub_id, status="submitted", started_at=None)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -383,6 +381,8 @@ def _score_task(task: str, pred_path: Path, true_path: Path,
         return {"score": 0.0, "error": msg.replace(str(true_path), true_path.name)[:500]}
     except RecursionError:
         return {"score": 0.0, "error": f"{name}: nested too deeply to score"}
+    except ImportError:
+        raise  # the organiser's environment is broken, not the submission
     except Exception as e:  # a hostile file must cost its task, never the runner
         return {"score": 0.0, "error": f"{name}: the scorer failed on it "
                                        f"({type(e).__name__}: {str(e)[:200]})"}

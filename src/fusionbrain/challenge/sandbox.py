@@ -20,6 +20,7 @@ Limits:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import resource
@@ -183,15 +184,16 @@ def bwrap_argv(bwrap: str, spec: SandboxSpec, result_fd: int) -> list[str]:
                 raise UserError(f"{secret} would be visible in the sandbox (it is inside or "
                                 f"contains {v}); keep the challenge folder apart")
     venv_bin = os.path.join(sys.prefix, "bin")
-    args = [bwrap, *_namespace_flags(bwrap), *_root_mounts()]
+    # the tmpfs first: a later mount over /tmp would hide an environment that lives there
+    args = [bwrap, *_namespace_flags(bwrap), *_root_mounts(),
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(spec.tmp_bytes), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+            "--size", str(spec.output_bytes), "--tmpfs", "/output",
+            "--size", str(spec.tmp_bytes), "--tmpfs", "/tmp"]
     for p in env_paths:
         args += ["--ro-bind", str(p), str(p)]
     args += ["--ro-bind", str(spec.submission), "/submission",
              "--ro-bind", str(spec.input), "/input",
-             "--proc", "/proc", "--dev", "/dev",
-             "--size", str(spec.tmp_bytes), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
-             "--size", str(spec.output_bytes), "--tmpfs", "/output",
-             "--size", str(spec.tmp_bytes), "--tmpfs", "/tmp",
              "--remount-ro", "/",
              "--clearenv",
              "--setenv", "PATH", f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
@@ -464,8 +466,6 @@ def parse_result_stream(raw: bytes, max_file_bytes: int) -> tuple[dict[str, byte
     """(files, trailer, error) from the wrapper's stream; never trusts it."""
     files: dict[str, bytes] = {}
     pos = 0
-    import json
-
     while pos < len(raw):
         nl = raw.find(b"\n", pos, pos + 4096)
         if nl < 0:
