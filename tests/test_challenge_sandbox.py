@@ -334,6 +334,11 @@ def test_refuses_without_a_working_bwrap(hostile, monkeypatch, capsys):
     assert main(["challenge", "run", str(hostile["root"])]) == 2
     err = capsys.readouterr().err
     assert "bwrap" in err and "--unsafe-no-sandbox" in err and err.count("\n") == 1
+    # a bwrap that cannot make its namespaces (here: one that always fails)
+    monkeypatch.setattr(sandbox, "find_bwrap", lambda: "/bin/false")
+    assert main(["challenge", "run", str(hostile["root"])]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create its namespaces" in err and err.count("\n") == 1
 
 
 def test_unsafe_mode_runs_the_baseline_without_isolation(tmp_path, data, baseline_zip, capsys):
