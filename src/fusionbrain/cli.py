@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("fusionbrain.train.predict_cli", "run a model on a challenge input/ folder"),
     "experiment": ("fusionbrain.train.experiment_cli", "Fusion vs Single-task experiment"),
     "run": ("fusionbrain.train.main_job", "the main job: build data, train, predict, score"),
+    "c2c-check": ("fusionbrain.tasks.c2c.check_cli",
+                  "C2C computational accuracy: run translations against the reference"),
     "challenge": ("fusionbrain.challenge.cli", "run participants' submissions in a sandbox; "
                   "leaderboard"),
     "serve": ("fusionbrain.serve.cli", "the pilot: inference API + HTR review page"),

@@ -85,4 +85,9 @@ def score(pred: dict, true: dict, *, profile: str = "aij2021",
     result["n"] = len(refs)
     result["missing"] = missing
     result["profile"] = profile
+    # beside CodeBLEU (surface overlap): the share of predictions whose detokenised text
+    # parses as Python -- one that does not parse cannot run (``fusionbrain c2c-check``)
+    from fusionbrain.tasks.c2c.repair import parse_share
+
+    result["parse"] = parse_share(hyps)
     return result
