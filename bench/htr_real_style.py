@@ -11,6 +11,10 @@ with ``--model``, with the model's HTR head. Prints and writes exact accuracy (a
 outer white space) and CER (total edit distance / total truth characters) for EN and RU
 separately, and a PNG grid of example crops with both readings.
 
+With ``--embedded`` it reads the first ``--n`` images of the embedded test split instead (the
+HTR test of ``fusionbrain data build --seed SEED``: words, names, numbers and phrases never drawn
+in training, by held-out hands; ``--n 200`` is the whole small build's test split).
+
 With ``--real LABELS.json`` (``{"image.png": "transcription"}`` beside an ``images/`` folder or
 the images themselves, as ``fusionbrain data import copybook`` reads it) the same comparison
 runs on your own crops instead, e.g. real names cut from scanned forms.
@@ -93,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(OUT / "htr_real_style"),
                     help="result path prefix (.md/.json/.png are added)")
     ap.add_argument("--workers", type=int, default=2, help="parallel Tesseract calls")
+    ap.add_argument("--embedded", action="store_true",
+                    help="read the embedded test split (first --n images) instead")
     ap.add_argument("--real", help="labels JSON of real crops to read instead of synthetic ones")
+    ap.add_argument("--real-images", help="the folder of --real's images (default: images/ "
+                    "beside it, else its own folder)")
     args = ap.parse_args(argv)
     if shutil.which("tesseract") is None:
         print("tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-rus)",
@@ -110,7 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.real:
         from fusionbrain.tasks.htr.data import read_copybook
 
-        for s in read_copybook(args.real):
+        for s in read_copybook(args.real, args.real_images):
+            rows.append({"lang": s.lang, "truth": s.text, "image": s.image_path})
+    elif args.embedded:
+        from fusionbrain.tasks.htr.synthetic import generate
+
+        for s in generate("test", args.n, args.seed, tmp):
             rows.append({"lang": s.lang, "truth": s.text, "image": s.image_path})
     else:
         for lang in ("en", "ru"):
@@ -165,9 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         {k: v for k, v in r.items() if k != "image"} for r in rows if r["lang"] == "ru"][:20]
     out.with_suffix(".json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n",
                                         "utf-8")
-    md = (f"# HTR on form-style crops: {' vs '.join(readers)}\n\n"
+    what = "your crops" if args.real else "the embedded test" if args.embedded else "form-style crops"
+    md = (f"# HTR on {what}: {' vs '.join(readers)}\n\n"
           f"`{result['command']}` — {result['date']}, {result['machine']}; "
           + (f"real crops from `{args.real}`; " if args.real else
+             f"the first {args.n} images of the embedded HTR test split (seed {args.seed}); "
+             if args.embedded else
              f"{args.n} crops per language (names in CAPITALS, held-out hands, test-side "
              "names); ")
           + f"render {t_render:.0f} s, Tesseract {t_tess:.0f} s"
