@@ -245,6 +245,12 @@ def test_hershey_writers_draw_every_letter_in_one_stroke() -> None:
                    strict=False))["$"]  # Ы
     thin = hershey.thin_glyph(raw)
     assert 2 <= len(thin.strokes) < len(raw.strokes)
+    # The file's Й lacks its breve and its э is capital-sized: both are repaired.
+    face = writers[0].face_obj()
+    assert face is not None
+    assert len(face.glyphs["Й"].strokes) > len(face.glyphs["И"].strokes)
+    assert abs(hershey._height(face.glyphs["э"]) - hershey._height(face.glyphs["о"])) < 2
+    assert hershey._height(face.glyphs["Э"]) > 1.3 * hershey._height(face.glyphs["э"])
     rng = np.random.default_rng(0)
     widths = []
     for text in ("Ы", "ЫЫЫ", "ЫЫЫЫЫЫ"):

@@ -124,6 +124,20 @@ def _resample(stroke: np.ndarray, step: float) -> np.ndarray:
     return np.stack([np.interp(t, s, stroke[:, 0]), np.interp(t, s, stroke[:, 1])], axis=1)
 
 
+def _caps_a_stem(seg: np.ndarray, arrs: list[np.ndarray], i: int) -> bool:
+    """True when another stroke ends on the flat segment ``seg`` (a serif foot or head; a
+    breve or a bar floating above the letter touches no stroke's end)."""
+    x0, x1 = sorted((float(seg[0, 0]), float(seg[1, 0])))
+    y = float(seg[0, 1])
+    for j, other in enumerate(arrs):
+        if j == i:
+            continue
+        for px, py in (other[0], other[-1]):
+            if x0 - 0.5 <= px <= x1 + 0.5 and abs(py - y) <= 1.0:
+                return True
+    return False
+
+
 def thin_glyph(g: Glyph) -> Glyph:
     """A double-stroked serif glyph as single-stroke block letters.
 
@@ -142,7 +156,7 @@ def thin_glyph(g: Glyph) -> Glyph:
         a = arrs[i]
         flat = len(a) == 2 and abs(a[0, 1] - a[1, 1]) < 0.5
         at_edge = flat and (abs(a[0, 1] - top) < 1.5 or abs(a[0, 1] - bottom) < 1.5)
-        if at_edge and lengths[i] <= 9 and len(arrs) > 1:
+        if at_edge and lengths[i] <= 9 and _caps_a_stem(a, arrs, i):
             continue  # serif
         dense = _resample(a, 0.5)
         if any(_near(dense, arrs[j], 1.6) for j in keep):
@@ -165,6 +179,20 @@ class Face:
     @property
     def chars(self) -> frozenset[str]:
         return frozenset(c for c, g in self.glyphs.items() if g.strokes or c == " ")
+
+
+def _height(g: Glyph) -> float:
+    ys = [y for s in g.strokes for _, y in s]
+    return max(ys) - min(ys) if ys else 0.0
+
+
+def _scaled(g: Glyph, k: float) -> Glyph:
+    """``g`` scaled by ``k`` about its left end of the baseline (no-op for k >= 0.95)."""
+    if k >= 0.95:
+        return g
+    strokes = tuple(tuple((g.left + (x - g.left) * k, BASELINE + (y - BASELINE) * k)
+                          for x, y in s) for s in g.strokes)
+    return Glyph(g.left, g.left + (g.right - g.left) * k, strokes)
 
 
 def _diaeresis(g: Glyph, upper: bool) -> Glyph:
@@ -192,6 +220,15 @@ def load_face(latin: str, cyrillic: bool) -> Face | None:
             for ch, slot in table.items():
                 if slot in cyr:
                     glyphs[ch] = thin_glyph(cyr[slot])
+        # The file's э is as tall as Э: bring it down to the x-height of the other lowercase.
+        glyphs["э"] = _scaled(glyphs["э"], _height(glyphs["о"]) / max(1.0, _height(glyphs["э"])))
+        # The file's Й is a plain И: give it the breve of its й, raised to the capitals.
+        lo = glyphs["й"]
+        breve = tuple(st for st in lo.strokes if max(y for _, y in st) < CAP_TOP + 5)
+        up = CAP_TOP - min(y for st in glyphs["и"].strokes for _, y in st)
+        big = glyphs["И"]
+        glyphs["Й"] = Glyph(big.left, big.right, big.strokes + tuple(
+            tuple((x, y + up) for x, y in st) for st in breve))
         glyphs["Ё"] = _diaeresis(glyphs["Е"], True)
         glyphs["ё"] = _diaeresis(glyphs["е"], False)
         glyphs["№"] = _numero(glyphs)
