@@ -37,6 +37,22 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && ! command -v chro
     || echo "setup: could not install chromium; the browser test will be skipped" >&2
 fi
 
+# The install below compiles fusionbrain._ts2020 (the parser of the official C2C scorer,
+# csrc/ts2020): it needs the C and C++ compilers Python was built with, and Python's headers.
+compilers_ok() {
+  local cc cxx
+  read -r cc cxx < <("$PY" -c "import os, sysconfig as s; print((os.environ.get('CC') or s.get_config_var('CC') or 'cc').split()[0], (os.environ.get('CXX') or s.get_config_var('CXX') or 'c++').split()[0])")
+  command -v "$cc" >/dev/null 2>&1 && command -v "$cxx" >/dev/null 2>&1 &&
+    "$PY" -c "import os, sysconfig as s; raise SystemExit(not os.path.exists(os.path.join(s.get_paths()['include'], 'Python.h')))"
+}
+if ! compilers_ok && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc g++ python3-dev >/dev/null) || true
+fi
+if ! compilers_ok; then
+  echo "setup: no C/C++ compiler or Python headers to build fusionbrain._ts2020: install them (Debian/Ubuntu: apt-get install gcc g++ python3-dev) and run again" >&2
+  exit 2
+fi
+
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # The local CPU build of torch first, so nothing below pulls a CUDA build.

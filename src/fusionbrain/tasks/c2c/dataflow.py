@@ -11,7 +11,7 @@ does is kept on purpose -- including its oddities -- so the numbers agree:
 - any exception inside the graph walk (e.g. a ``for`` whose ``left`` field is missing
   after error recovery) empties the whole graph;
 - a tree too deep for the reference's Python recursion limit empties the graph
-  (:data:`TOKEN_DEPTH_LIMIT`, :data:`SORT_DEPTH_LIMIT`);
+  (:data:`TOKEN_DEPTH_LIMIT`, :data:`LOOKUP_FRAME_LIMIT`);
 - ``list(set(names))`` is replaced by :func:`set_order`, the order CPython gives with
   ``PYTHONHASHSEED=0``, so the result is deterministic and equals the reference's
   result under that seed.
@@ -38,13 +38,17 @@ FIELD_TYPES = {
 
 # The official script runs ``get_data_flow`` three Python frames below the top
 # (evaluate.py -> corpus_dataflow_match -> get_data_flow) under the default recursion
-# limit of 1000.  Its recursive walks fail -- and that string's graph is empty -- when
-# a token lies deeper than TOKEN_DEPTH_LIMIT, or when a node at least SORT_DEPTH_LIMIT
-# deep has a non-empty graph (its ``sorted(..., key=lambda ...)`` call costs three more
-# levels).  Measured against the reference on CPython 3.11 (nested parentheses, lists
-# and unary minus); see tests/test_metric_c2c.py.
+# limit of 1000, so ``DFG_python(root)`` runs in frame 4, and each call one deeper.  Its
+# recursion fails -- and that string's graph is empty -- when ``tree_to_token_index``
+# reaches a token TOKEN_DEPTH_LIMIT deep, or when a token's ``index_to_code`` look-up
+# (in ``DFG_python`` or ``tree_to_variable_index``; the tuple-key comparison costs three
+# more levels) runs in frame LOOKUP_FRAME_LIMIT or deeper.  (A node's ``sorted(...,
+# key=lambda ...)`` fails later than the look-ups of its own tokens, so it never decides.)
+# Measured with the official code on CPython 3.11 (nested parentheses, brackets and unary
+# minus, in plain and chained assignments); see tests/test_metric_c2c.py.
+ROOT_FRAME = 4
 TOKEN_DEPTH_LIMIT = 997
-SORT_DEPTH_LIMIT = 993
+LOOKUP_FRAME_LIMIT = 998
 
 
 class Tree:
@@ -75,8 +79,8 @@ class Tree:
         self.var = list(compress(range(len(ltype)), map(ne, ltype, ltext)))
         self.fields: dict[int, dict[str, int | None]] = {}
         self.strkids: dict[int, int] = {}  # string leaf -> its real child count
-        self.depth = 0  # of the deepest data-flow node (only computed for big trees)
-        self.depths: list[int] = []  # per node (idem)
+        self.depth = 0  # of the deepest node outside strings (only computed for big trees)
+        self.depths: list[int] = []  # per node, -1 inside strings (idem)
         self._kids: dict[int, list[int]] = {}
 
     def is_leaf(self, i: int) -> bool:
@@ -150,8 +154,19 @@ def dfg_python(tree: Tree) -> list:
     """
     ntype, kids, plain, var_range = tree.ntype, tree.kids, tree.plain, tree.var_range
     fields, strkids, ltype, ltext, lidx = tree.fields, tree.strkids, tree.ltype, tree.ltext, tree.lidx
-    depths = tree.depths
-    deep = tree.depth >= SORT_DEPTH_LIMIT
+    depths, leafidx = tree.depths, tree.leafidx
+    # only a tree this deep can reach the official recursion limit (frames stay within a
+    # few levels of the tree depth)
+    deep = tree.depth + ROOT_FRAME + 8 >= LOOKUP_FRAME_LIMIT
+    ldepth = [depths[i] for i in leafidx] if deep else []
+
+    def check_lookups(i, frame):
+        # the official recursion from node i (in ``frame``) looks up every token below i,
+        # one frame deeper per tree level
+        lo = bisect_left(leafidx, i)
+        hi = bisect_left(leafidx, i + tree.dc[i])
+        if hi > lo and frame + max(ldepth[lo:hi]) - depths[i] >= LOOKUP_FRAME_LIMIT:
+            raise RecursionError("the official recursion would fail here")
 
     def field(i, name):
         return fields[i].get(name)
@@ -168,35 +183,25 @@ def dfg_python(tree: Tree) -> list:
     def not_comma(i):
         return i == _POISON or ntype[i] != ","
 
-    def tvi(i):
-        # tree_to_variable_index: leaf positions under i whose text differs from their type
+    def tvi(i, f):
+        # tree_to_variable_index, called from frame f: leaf positions under i whose text
+        # differs from their type
         if i is None:
             raise AttributeError("'NoneType' object has no attribute 'children'")
         if i == _POISON:
             raise _Poisoned
+        if deep:
+            check_lookups(i, f + 1)
         return var_range(i)
 
-    def walk(i, states):
-        out, states = walk1(i, states)
-        if deep and out and kids(i) is not None and depths[i] >= SORT_DEPTH_LIMIT:
-            raise RecursionError("the reference's recursion would fail here")
-        return out, states
-
-    def deep_plain_check(i):
-        # the reference walks every node of a plain subtree; each node deep enough
-        # whose graph is not empty makes its sort call overflow the stack
-        for v in range(i, i + tree.dc[i]):
-            if depths[v] >= 0 and kids(v) is not None and depths[v] >= SORT_DEPTH_LIMIT:
-                if var_range(v):
-                    raise RecursionError("the reference's recursion would fail here")
-
-    def walk1(i, states):
+    def walk(i, states, f):
+        # DFG_python(i) in frame f
         if i == _POISON:
             raise _Poisoned
         states = states.copy()
         if plain(i):
             if deep:
-                deep_plain_check(i)
+                check_lookups(i, f)
             out = []
             add = out.append
             get = states.get
@@ -216,14 +221,14 @@ def dfg_python(tree: Tree) -> list:
             value = field(i, "value")
             DFG = []
             if value is None:
-                for j in tvi(name):
+                for j in tvi(name, f):
                     idx, code = lidx[j], ltext[j]
                     DFG.append((code, idx, "comesFrom", [], []))
                     states[code] = [idx]
                 return DFG, states
-            name_indexs = tvi(name)
-            value_indexs = tvi(value)
-            temp, states = walk(value, states)
+            name_indexs = tvi(name, f)
+            value_indexs = tvi(value, f)
+            temp, states = walk(value, states, f + 1)
             DFG += temp
             for j1 in name_indexs:
                 idx1, code1 = lidx[j1], ltext[j1]
@@ -250,11 +255,11 @@ def dfg_python(tree: Tree) -> list:
                     right_nodes = [right]
             DFG = []
             for node in right_nodes:
-                temp, states = walk(node, states)
+                temp, states = walk(node, states, f + 1)
                 DFG += temp
             for left_node, right_node in zip(left_nodes, right_nodes, strict=False):
-                lt = tvi(left_node)
-                rt = tvi(right_node)
+                lt = tvi(left_node, f)
+                rt = tvi(right_node, f)
                 names = [ltext[x] for x in rt]
                 poss = [lidx[x] for x in rt]
                 for j1 in lt:
@@ -272,10 +277,10 @@ def dfg_python(tree: Tree) -> list:
                 if "else" in ct:
                     tag = True
                 if ct not in ("elif_clause", "else_clause"):
-                    temp, current_states = walk(child, current_states)
+                    temp, current_states = walk(child, current_states, f + 1)
                     DFG += temp
                 else:
-                    temp, new_states = walk(child, states)
+                    temp, new_states = walk(child, states, f + 1)
                     DFG += temp
                     others_states.append(new_states)
             others_states.append(current_states)
@@ -305,11 +310,11 @@ def dfg_python(tree: Tree) -> list:
                 if len(right_nodes) == 0:
                     right_nodes = [right]
                 for node in right_nodes:
-                    temp, states = walk(node, states)
+                    temp, states = walk(node, states, f + 1)
                     DFG += temp
                 for left_node, right_node in zip(left_nodes, right_nodes, strict=False):
-                    lt = tvi(left_node)
-                    rt = tvi(right_node)
+                    lt = tvi(left_node, f)
+                    rt = tvi(right_node, f)
                     names = [ltext[x] for x in rt]
                     poss = [lidx[x] for x in rt]
                     for j1 in lt:
@@ -318,29 +323,29 @@ def dfg_python(tree: Tree) -> list:
                         states[code1] = [idx1]
                 last = kids(i)[-1]
                 if ntype[last] == "block":
-                    temp, states = walk(last, states)
+                    temp, states = walk(last, states, f + 1)
                     DFG += temp
             return _merge_loop(DFG), states
         if t == "while_statement":
             DFG = []
             for _ in range(2):
                 for child in kids(i):
-                    temp, states = walk(child, states)
+                    temp, states = walk(child, states, f + 1)
                     DFG += temp
             return _merge_loop(DFG), states
         DFG = []
         ks = kids(i)
         for child in ks:
             if ntype[child] == "for_in_clause":
-                temp, states = walk(child, states)
+                temp, states = walk(child, states, f + 1)
                 DFG += temp
         for child in ks:
             if ntype[child] != "for_in_clause":
-                temp, states = walk(child, states)
+                temp, states = walk(child, states, f + 1)
                 DFG += temp
         return DFG, states
 
-    return walk(0, {})[0]
+    return walk(0, {}, ROOT_FRAME)[0]
 
 
 _positions = itemgetter(4)

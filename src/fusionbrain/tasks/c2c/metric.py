@@ -1,8 +1,10 @@
 """C2C metric: CodeBLEU, as the AI Journey 2021 Fusion Brain scorer computes it.
 
 ``score(pred, true, profile="aij2021")`` equals the official
-``evaluation/C2C_codeBLEU/evaluate.py`` to 6 decimals wherever that script prints a
-number, and raises :class:`UserError` (naming the file and key) where it crashes:
+``evaluation/C2C_codeBLEU/evaluate.py`` (run with its pinned ``tree_sitter==0.2.0`` and
+the tree-sitter-python v0.16.1 grammar, under ``PYTHONHASHSEED=0``) bit for bit wherever
+that script prints a number -- it parses with the same runtime and grammar
+(:mod:`fusionbrain._ts2020`) -- and raises :class:`UserError` (naming the file and key) where it crashes:
 
 - a truth key without a prediction (the script breaks out of its loop and then fails
   an assertion), a value that is not a string (``.split()`` fails), a string that
@@ -19,7 +21,7 @@ gives with ``PYTHONHASHSEED=0`` (see :mod:`fusionbrain.tasks.c2c.setorder`).
 before parsing (BLEU still runs on the whitespace-split token text), cuts tokens by
 bytes rather than by characters, and scores a missing prediction as an empty string.
 
-Torch-free; tree-sitter is imported on first use.
+Torch-free; the parsers are imported on first use.
 """
 
 from __future__ import annotations
@@ -45,14 +47,12 @@ def _json_type(value: object) -> str:
 
 
 def score(pred: dict, true: dict, *, profile: str = "aij2021",
-          pred_name: str = "prediction", true_name: str = "truth",
-          workers: int | None = None) -> dict:
+          pred_name: str = "prediction", true_name: str = "truth") -> dict:
     """CodeBLEU of ``pred`` against ``true`` (both ``{key: python_code}``), corpus-level.
 
     Returns ``score`` (CodeBLEU) and its parts ``bleu``, ``weighted_bleu``,
     ``syntax_match``, ``dataflow_match``, plus ``n`` (items scored), ``missing``
-    (predictions scored as empty, strict only) and ``profile``.  ``workers``: processes
-    to parse in (default: ``codebleu.default_workers``); the result does not depend on it.
+    (predictions scored as empty, strict only) and ``profile``.
     """
     from fusionbrain.tasks.c2c import codebleu
 
@@ -79,9 +79,7 @@ def score(pred: dict, true: dict, *, profile: str = "aij2021",
         else:
             raise UserError("no prediction for this key", path=pred_name, key=key)
 
-    if workers is None:
-        workers = codebleu.default_workers(len(refs))
-    result = codebleu.corpus_scores_code(refs, hyps, strict=strict, workers=workers)
+    result = codebleu.corpus_scores_code(refs, hyps, strict=strict)
     result["n"] = len(refs)
     result["missing"] = missing
     result["profile"] = profile
