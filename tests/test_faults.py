@@ -374,6 +374,14 @@ def test_train_config_refused_before_any_work(tmp_path, capsys, change, key):
     assert not out.exists()  # nothing left that would refuse a rerun
 
 
+def test_main_job_checks_its_config_before_building_data(tmp_path, capsys):
+    cfg = _write(tmp_path / "cfg.json", {"betas": [0.9]})
+    rc, _, err = _cli(capsys, "run", "--out", tmp_path / "main", "--config", cfg,
+                      "--no-progress")
+    _one_line(rc, err, "cfg.json", "betas")
+    assert not (tmp_path / "main" / "data").exists()
+
+
 def test_predict_threads_and_score_env(tmp_path, capsys, monkeypatch):
     rc, _, err = _cli(capsys, "predict", "--model", tmp_path, "--input", tmp_path, "--output",
                       tmp_path / "o", "--threads", "-1")
@@ -418,6 +426,14 @@ def test_fifo_without_writer_times_out_with_a_message(tmp_path, monkeypatch):
     t.start()
     assert read_score_json(fifo) == {"0.png": "a"}
     t.join(10)
+
+
+def test_jsonl_import_from_a_fifo_without_writer(tmp_path, capsys, monkeypatch):
+    fifo = tmp_path / "a.jsonl"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("FUSIONBRAIN_PIPE_TIMEOUT_S", "0.3")
+    rc, _, err = _cli(capsys, "data", "import", "avatar", fifo, "--out", tmp_path / "o")
+    _one_line(rc, err, "a.jsonl", "no data within")
 
 
 # --- 7. two predicts into one folder ---------------------------------------------------------

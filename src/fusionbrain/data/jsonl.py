@@ -8,16 +8,24 @@ once; each task's ``data.py`` wraps them with its sample type and checks.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from fusionbrain.data.images import copy_image, image_problem
 from fusionbrain.data.report import SkipReport, finish
 from fusionbrain.errors import UserError
-from fusionbrain.utils.io import atomic_open, ensure_folder, json_type, parse_json, path_problem
+from fusionbrain.utils.io import (
+    atomic_open,
+    ensure_folder,
+    json_type,
+    parse_json,
+    path_problem,
+    read_bytes,
+)
 
 SAMPLES_FILE = "samples.jsonl"
 IMAGES_DIR = "images"
@@ -41,7 +49,15 @@ def read_jsonl(path: str | os.PathLike[str],
     if problem:
         raise UserError(problem, path=path)
     try:
-        f = open(path, encoding="utf-8-sig", errors="strict")
+        if path.is_file():  # streamed: a training set may be large
+            f: IO[str] = open(path, encoding="utf-8-sig", errors="strict")
+        else:  # a pipe or FIFO: read once, with read_bytes' timeout when nothing comes
+            raw = read_bytes(path)
+            try:
+                f = io.StringIO(raw.decode("utf-8-sig"))
+            except UnicodeDecodeError as e:
+                raise UserError(f"not UTF-8 text (bad byte at offset {e.start})",
+                                path=path) from None
     except OSError as e:
         raise UserError(f"cannot read: {e.strerror}", path=path) from None
     with f:

@@ -48,14 +48,15 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise UserError("--out must be a folder, and this is a file", path=out)
+    # the config is checked first: a bad key must not cost the data build
+    config_path = args.config or default_config_path()
+    cfg = load_config(config_path)
     data: Path = args.data or out / "data"
     if not data_ready(data):
         if args.data is not None:
             raise UserError("not a built dataset (train/, test/input/, test/true/ expected)",
                             path=data)
         build_data(data)
-    config_path = args.config or default_config_path()
-    cfg = load_config(config_path)
     print(f"training config: {config_path or 'built-in defaults'}", flush=True)
     results = run_experiment(data, out, cfg, budget=None, sampling=None,
                              progress=not args.no_progress, singles=False)

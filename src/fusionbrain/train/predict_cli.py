@@ -110,8 +110,8 @@ def output_lock(output_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``output_dir`` while predicting into it.
 
     Two ``predict`` runs into one folder would otherwise leave a mix of two models' files.
-    The lock (``flock`` on a file in the folder) is released when the process ends, even
-    when killed, so a stale file never blocks a later run.
+    The lock is ``flock`` on a file in the folder, removed at the end; the kernel releases
+    it when the process ends, even when killed, so a file left behind never blocks a run.
     """
     import fcntl
 
@@ -119,22 +119,33 @@ def output_lock(output_dir: Path) -> Iterator[None]:
 
     ensure_folder(output_dir)
     path = output_dir / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise UserError(f"cannot write: {e.strerror}", path=output_dir) from None
-    try:
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise UserError(f"cannot write: {e.strerror}", path=output_dir) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            os.close(fd)
             raise UserError("another `fusionbrain predict` is writing into this folder "
                             f"(it holds {LOCK_FILE}); wait for it to finish or choose "
                             "another --output", path=output_dir) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed the file as we opened it: lock the new one
+    try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
     finally:
-        os.close(fd)  # releases the lock
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still locked: a waiter then locks a fresh file
+        os.close(fd)
 
 
 def _finite(obj: Any) -> bool:

@@ -150,7 +150,7 @@ def _pipe_timeout() -> float:
 
 def read_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES,
                too_large_note: str = "",
-               check_head: Callable[[bytes, bool], None] | None = None) -> bytes:
+               check_head: Callable[[bytes, bool], None] | None = None) -> bytearray:
     """The bytes of a file, a pipe (``<(cmd)``, ``/dev/stdin``) or a FIFO, read once.
 
     ``check_head(head, whole)`` sees the first :data:`HEAD_BYTES` first (``whole``: that is
@@ -173,7 +173,7 @@ def read_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES,
                 raise UserError(f"file too large{too_large_note} ({st.st_size} bytes > limit "
                                 f"{max_bytes})", path=path)
             os.set_blocking(fd, True)
-            chunks = _read_fd(fd, max_bytes, check_head, None)
+            chunks = _read_regular(fd, st.st_size, check_head)
         else:
             chunks = _read_fd(fd, max_bytes, check_head, _pipe_timeout())
     except OSError as e:
@@ -204,7 +204,7 @@ class _HeadRejected(Exception):
 
 
 def _read_fd(fd: int, max_bytes: int, check_head: Callable[[bytes, bool], None] | None,
-             timeout: float | None) -> bytes:
+             timeout: float | None) -> bytearray:
     """Read ``fd`` to its end (at most ``max_bytes``), waiting up to ``timeout`` per chunk."""
     import select
 
@@ -231,7 +231,35 @@ def _read_fd(fd: int, max_bytes: int, check_head: Callable[[bytes, bool], None] 
             _run_head(check_head, bytes(buf[:HEAD_BYTES]), False)
     if not head_done:
         _run_head(check_head, bytes(buf), True)
-    return bytes(buf)
+    return buf  # not bytes(buf): a copy would double the peak memory of a large file
+
+
+def _read_regular(fd: int, size: int,
+                  check_head: Callable[[bytes, bool], None] | None) -> bytearray:
+    """Read a regular file of ``size`` bytes into one buffer allocated once (the peak
+    memory of a refused large file is then about its size), its head checked first."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+
+    def fill(stop: int) -> None:
+        nonlocal got
+        while got < stop:
+            n = os.readv(fd, [view[got:stop]])
+            if n == 0:
+                return  # the file shrank while being read
+            got += n
+
+    try:
+        if check_head is not None:
+            head_end = min(HEAD_BYTES, size)
+            fill(head_end)
+            _run_head(check_head, bytes(view[:got]), got >= size or got < head_end)
+        fill(size)
+    finally:
+        view.release()
+    del buf[got:]
+    return buf
 
 
 def _run_head(check: Callable[[bytes, bool], None] | None, head: bytes, whole: bool) -> None:
@@ -294,7 +322,7 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def check_density(raw: bytes, *, path: str | os.PathLike[str] | None = None) -> None:
+def check_density(raw: bytes | bytearray, *, path: str | os.PathLike[str] | None = None) -> None:
     """Refuse a large JSON text with more arrays/objects than its size can hold in real data.
 
     Counting brackets is a bound (brackets inside strings count too); only when it is
