@@ -113,3 +113,20 @@ def test_parse_share() -> None:
     texts = ["def f ( ) : NEW_LINE INDENT return 1 NEW_LINE DEDENT", "def f ( :", "x = 1\n"]
     assert repair.parse_share(texts) == pytest.approx(2 / 3)
     assert repair.parse_share([]) == 0.0
+
+
+def test_java_semantics_kept() -> None:
+    # a variable named like a builtin the rules call is renamed
+    shadow = ("static int f ( String s ) { int len = s . length ( ) ; int max = 0 ; "
+              "for ( int i = 0 ; i < len ; i ++ ) max = Math . max ( max , s . charAt ( i ) - 'a' ) ; "
+              "return max ; }")
+    assert _run(shadow, "abd") == 3
+    # a loop variable declared outside the loop keeps Java's value after it (not range's)
+    after = ("static int f ( int n ) { int j ; for ( j = 0 ; j < n ; j ++ ) { } return j ; }")
+    assert _run(after, 4) == 4
+    # a body that moves the loop variable is not a range loop
+    skip = ("static int f ( int n ) { int c = 0 ; for ( int i = 0 ; i < n ; i ++ ) { c ++ ; i ++ ; } "
+            "return c ; }")
+    assert _run(skip, 5) == 3
+    stream = "static int f ( int arr [ ] ) { return Arrays . stream ( arr ) . max ( ) . getAsInt ( ) ; }"
+    assert _run(stream, [3, 9, 2]) == 9

@@ -504,7 +504,8 @@ def check_pair(key: str, java: str, reference: str, translation: str, *,
         if "fatal" in h:
             return PairResult(key, False, h["fatal"], len(usable), parses)
         if not same_outcome(ref_outcomes[i], h):
-            what = h.get("error") or "different output"
+            what = (f"{h['error']}" + (f" ({h['msg']})" if h.get("msg") else "")
+                    if "error" in h else "different output")
             return PairResult(key, False, f"{what} on input {json.dumps(inputs[i])[:200]}",
                               len(usable), parses)
     return PairResult(key, True, "", len(usable), parses)

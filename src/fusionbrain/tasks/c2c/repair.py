@@ -48,7 +48,7 @@ _CAST = {"int": "int", "long": "int", "short": "int", "byte": "int", "double": "
          "float": "float", "char": "chr", "Integer": "int", "Long": "int", "Double": "float",
          "String": "str"}
 _MATH_BUILTIN = {"max": "max", "min": "min", "abs": "abs", "pow": "pow", "round": "round"}
-_MATH_MODULE = {"PI": "pi", "E": "e", "log": "log", "cbrt": "cbrt", "toRadians": "radians",
+_MATH_MODULE = {"PI": "pi", "E": "e", "log": "log", "toRadians": "radians",
                 "toDegrees": "degrees"}
 _LIMITS = {("Integer", "MAX_VALUE"): "sys . maxsize", ("Integer", "MIN_VALUE"): "- sys . maxsize",
            ("Long", "MAX_VALUE"): "sys . maxsize", ("Long", "MIN_VALUE"): "- sys . maxsize",
@@ -348,10 +348,6 @@ def _is_str(toks: list[str]) -> bool:
     return len(toks) == 1 and toks[0].startswith('"')
 
 
-def _is_char_lit(t: str) -> bool:
-    return t.startswith("'")
-
-
 def _has_float(toks: Sequence[str], scope: _Scope) -> bool:
     return any(_FLOAT_LIT.match(t) or t in scope.floats or t in ("float", "sqrt", "pow", "log",
                                                                  "random", "PI")
@@ -402,8 +398,11 @@ def _calls(toks: list[str], scope: _Scope) -> list[str]:
             i += 3
             continue
         if t == "Math" and nxt == ".":
-            out += [_MATH_BUILTIN[nxt2]] if nxt2 in _MATH_BUILTIN else \
-                ["math", ".", _MATH_MODULE.get(nxt2, nxt2)]
+            if nxt2 == "random":
+                out += ["random", ".", "random"]
+            else:
+                out += [_MATH_BUILTIN[nxt2]] if nxt2 in _MATH_BUILTIN else \
+                    ["math", ".", _MATH_MODULE.get(nxt2, nxt2)]
             i += 3
             continue
         if nxt == "." and (t, nxt2) in _STATIC_CALLS and i + 3 < n and toks[i + 3] == "(":
@@ -423,11 +422,53 @@ def _calls(toks: list[str], scope: _Scope) -> list[str]:
             out += ["("] + inner + [")", ".", _CHAR_METHODS[nxt2], "(", ")"]
             i = k + 1
             continue
+        if t == "Collections" and nxt == "." and i + 3 < n and toks[i + 3] == "(":
+            k = _match_fwd(toks, i + 3)
+            args = _split_top(_calls(toks[i + 4:k], scope), ",")
+            if nxt2 in ("max", "min") and len(args) == 1:
+                out += [nxt2, "("] + args[0] + [")"]
+            elif nxt2 in ("sort", "reverse") and len(args) == 1:
+                out += args[0] + [".", nxt2, "(", ")"]
+            elif nxt2 == "addAll" and len(args) == 2 and args[0] and args[0][0] in scope.sets:
+                out += args[0] + [".", "update", "("] + args[1] + [")"]
+            elif nxt2 == "swap" and len(args) == 3:
+                a, x, y = args
+                out += a + ["[", *x, "]", ",", *a, "[", *y, "]", "=", *a, "[", *y, "]", ",",
+                            *a, "[", *x, "]"]
+            else:
+                out += [t, ".", nxt2, "("] + _join(args, ",") + [")"]
+            i = k + 1
+            continue
+        if t == "Arrays" and nxt2 == "stream" and i + 3 < n and toks[i + 3] == "(":
+            k = _match_fwd(toks, i + 3)  # Arrays . stream ( a ) . max ( ) . getAsInt ( )
+            rest = toks[k + 1:k + 5]
+            if len(rest) == 4 and rest[0] == "." and rest[1] in ("max", "min", "sum") \
+                    and rest[2:] == ["(", ")"]:
+                out += [rest[1], "("] + _calls(toks[i + 4:k], scope) + [")"]
+                k += 4
+                if toks[k + 1:k + 3] in ([".", "getAsInt"], [".", "getAsDouble"],
+                                         [".", "getAsLong"]):
+                    k += 4
+                i = k + 1
+                continue
+        if t == "System" and nxt2 == "exit" and i + 3 < n and toks[i + 3] == "(":
+            k = _match_fwd(toks, i + 3)
+            out += ["sys", ".", "exit", "("] + _calls(toks[i + 4:k], scope) + [")"]
+            i = k + 1
+            continue
         if t == "Arrays" and nxt == "." and i + 3 < n and toks[i + 3] == "(":
             k = _match_fwd(toks, i + 3)
             args = _split_top(_calls(toks[i + 4:k], scope), ",")
             if nxt2 == "sort" and len(args) == 1:
                 out += args[0] + [".", "sort", "(", ")"]
+            elif nxt2 == "sort" and len(args) == 3:
+                a, lo, hi = args
+                out += a + ["[", *lo, ":", *hi, "]", "=", "sorted", "("] + a + ["[", *lo, ":",
+                                                                              *hi, "]", ")"]
+            elif nxt2 == "fill" and len(args) == 4:
+                a, lo, hi, v = args
+                out += a + ["[", *lo, ":", *hi, "]", "=", "["] + v + ["]", "*", "(", *hi, "-",
+                                                                     *lo, ")"]
             elif nxt2 == "fill" and len(args) == 2:
                 out += args[0] + ["[", ":", "]", "=", "["] + args[1] + ["]", "*", "len", "("] \
                     + args[0] + [")"]
@@ -478,8 +519,12 @@ def _method(recv: list[str], name: str, args: list[str], call: bool,
         return ["("] + ["("] + args + [")", "in"] + recv + [")"]
     if name == "add" and base not in scope.sets and len(_split_top(args, ",")) == 1:
         return recv + [".", "append", "("] + args + [")"]
-    if name == "isEmpty":
+    if name in ("isEmpty", "empty"):
         return ["(", "len", "("] + recv + [")", "==", "0", ")"]
+    if name in ("keySet", "entrySet", "values") and not args:
+        return recv + [".", {"keySet": "keys", "entrySet": "items"}.get(name, name), "(", ")"]
+    if name in ("getKey", "getValue", "getFirst", "getSecond") and not args:
+        return recv + ["[", "0" if name in ("getKey", "getFirst") else "1", "]"]
     if name == "toCharArray":
         return ["list", "("] + recv + [")"]
     if name == "toString":
@@ -558,6 +603,8 @@ def _ternary_all(toks: list[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------- statements
+
+_ASSIGN_OPS = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=", ">>>=")
 
 class _Translator:
     def __init__(self, toks: list[str]) -> None:
@@ -846,9 +893,20 @@ class _Translator:
         """``for ( int i = a ; i < b ; i ++ )`` -> ``for i in range ( a , b ) :``."""
         n = self._decl_type(init)
         decl = init[n:] if n else init
-        if len(decl) < 3 or decl[1] != "=" or "," in decl:
+        # a loop variable declared outside lives on after the loop (Java leaves it at the
+        # bound, range at the bound - 1): only loops that declare it become range
+        if not n or len(decl) < 3 or decl[1] != "=" or "," in decl:
             return None
         var = decl[0]
+        if self.i < len(self.t):  # the body must not assign the variable
+            end = _match_fwd(self.t, self.i) if self.peek() == "{" else self.i
+            while self.peek() != "{" and end < len(self.t) and self.t[end] != ";":
+                end += 1
+            body = self.t[self.i:end + 1]
+            for k, tok in enumerate(body):
+                if tok == var and ((k + 1 < len(body) and body[k + 1] in _ASSIGN_OPS + ("++", "--"))
+                                   or (k > 0 and body[k - 1] in ("++", "--"))):
+                    return None
         if n:
             self.scope.declare(init[:n], var)
         start = _expr(decl[2:], self.scope)
@@ -1012,9 +1070,35 @@ def _drop_generics(toks: list[str]) -> list[str]:
     return out
 
 
+# Python builtins the rules call: a Java variable of that name (``int len``) is renamed
+_SHADOWED = {"len", "max", "min", "abs", "str", "list", "set", "sum", "pow",
+             "print", "range", "ord", "chr", "round", "sorted", "dict", "bin", "math", "sys",
+             "map", "type", "id", "next", "iter", "all", "any", "hash", "zip", "input", "bool",
+             "reversed", "divmod", "object", "format", "filter", "slice", "tuple", "not", "and",
+             "or", "in", "is", "def", "lambda", "pass", "None", "True", "False", "del",
+             "global", "from", "as", "with", "yield", "elif", "except", "raise", "import",
+             "nonlocal", "assert"}
+
+
+def _rename_shadowing(toks: list[str]) -> list[str]:
+    """``int len = 0 ; ... len ++`` -> ``len_``: names declared in the Java (a name right
+    after a type or ``]`` and before ``= , ; ) [ :``) that would hide a builtin."""
+    declared = set()
+    for k in range(1, len(toks) - 1):
+        t = toks[k]
+        if t in _SHADOWED and (_NAME.match(toks[k - 1]) or toks[k - 1] == "]") \
+                and toks[k - 1] not in ("return", "new", ".", "case") \
+                and toks[k + 1] in ("=", ",", ";", ")", "[", ":"):
+            declared.add(t)
+    if not declared:
+        return toks
+    return [t + "_" if t in declared and (k == 0 or toks[k - 1] != ".") else t
+            for k, t in enumerate(toks)]
+
+
 def translate_java(java: str) -> str:
     """Rule-based translation of one tokenised Java method -> TransCoder Python token text."""
-    toks = _drop_generics(_merge_literals(java.split()))
+    toks = _rename_shadowing(_drop_generics(_merge_literals(java.split())))
     try:
         text = _layout(_Translator(toks).function())
     except (IndexError, ValueError, RecursionError):
