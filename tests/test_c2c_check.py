@@ -144,3 +144,14 @@ def test_cli_writes_the_avatar_challenge_folder(tmp_path) -> None:
     req = json.loads((tmp_path / "input" / "C2C" / "requests.json").read_text())
     true = json.loads((tmp_path / "true" / "true_C2C.json").read_text())
     assert len(req) == len(true) == 341 and list(req)[:2] == ["0", "1"]
+
+
+def test_lost_module_constants_and_queues() -> None:
+    java = "static int t ( int mat [ ] [ ] ) { int s = 0 ; for ( int i = 0 ; i < N ; i ++ ) s += mat [ i ] [ i ] ; return s ; }"
+    ref = "def t(mat):\n    return sum(mat[i][i] for i in range(N))\n"
+    r = check.check_pair("k", java, ref, "def t(mat):\n    return sum(mat[i][i] for i in range(len(mat)))\n",
+                         **FAST)
+    assert r.passed and r.usable == 4  # N is 4 and every matrix 4x4
+    java_q = "static int q ( Queue < Integer > q ) { return q . peek ( ) ; }"
+    ref_q = "def q(q):\n    return q.popleft()\n"
+    assert check.check_pair("k", java_q, ref_q, "def q(q):\n    return q[0]\n", **FAST).passed

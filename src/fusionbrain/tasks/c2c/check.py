@@ -15,7 +15,12 @@ the same thing. For each (Java, reference Python, translated Python) triple:
    limit (``resource.setrlimit``), ``PYTHONHASHSEED=0``, in a scratch working folder;
    the namespace pre-imports ``math``, ``sys``, ``random`` (seeded), ``heapq``, ``bisect``,
    ``collections``, ``itertools``, ``functools`` and ``string`` for both sides, as the
-   AVATAR references use ``math.`` without importing it;
+   AVATAR references use ``math.`` without importing it. The snippets also lost their
+   module constants: a capitalised name the code reads but never binds (``MAX``,
+   ``MAX_CHAR``) is given 256, and when the reference reads an unbound dimension name
+   (``N``, ``M``, ``R``, ``C``, ``n``...; :data:`DIM_CONSTANTS`) those get 4 and every
+   generated array has 4 elements (2-D: 4x4); ``mod``/``MOD`` is 10**9 + 7 -- the same
+   values on both sides. A ``Queue``/``Deque`` parameter arrives as a ``collections.deque``;
 4. per input the observable behaviour is the return value, what the function printed and
    the state of the list arguments after the call (functions that sort or fill an array in
    place). A function returning ``None`` is judged on what it printed and mutated.
@@ -76,6 +81,7 @@ class Param:
     name: str
     base: str  # "int", "float", "bool", "char", "str" or "?" (unknown: treated as int)
     dims: int  # 0 scalar, 1 list, 2 list of lists
+    queue: bool = False  # a Java Queue / Deque: passed as a collections.deque
 
 
 @dataclass
@@ -147,7 +153,8 @@ def java_signature(java: str) -> Signature | None:
         if len(words) < 2:
             return None
         base, extra = _base_type(words[:-1])
-        params.append(Param(words[-1], base, dims + extra))
+        queue = words[0].split(".")[-1] in ("Queue", "Deque", "ArrayDeque")
+        params.append(Param(words[-1], base, dims + extra, queue))
     return Signature(name, params)
 
 
@@ -168,7 +175,8 @@ def _scalar(base: str, rng: random.Random, big: bool, alphabet: str,
     return rng.randint(0, index_below - 1) if index_below else rng.randint(1, 12)
 
 
-def generate_inputs(sig: Signature, n_inputs: int, seed: int) -> list[list]:
+def generate_inputs(sig: Signature, n_inputs: int, seed: int,
+                    fixed_size: int | None = None) -> list[list]:
     """``n_inputs`` argument lists for ``sig`` (JSON values), reproducible from ``seed``.
 
     Half the draws use small numbers (1..12), the other half larger ones (0..100); strings
@@ -176,7 +184,8 @@ def generate_inputs(sig: Signature, n_inputs: int, seed: int) -> list[list]:
     number or a bit string get usable text); arrays have 3..10 elements (the small ints
     are then valid indices of them: ``l``, ``r``, ``k``), 2-D arrays are
     square in two draws out of three. Size-like ints follow the arrays (see the module
-    docstring).
+    docstring). ``fixed_size``: every array (and 2-D side) has that length -- for code
+    that reads the dimensions from module constants (``N``, ``M``) instead of arguments.
     """
     rng = random.Random(seed)
     out: list[list] = []
@@ -188,6 +197,8 @@ def generate_inputs(sig: Signature, n_inputs: int, seed: int) -> list[list]:
         length = rng.randint(3, 10)
         rows = rng.randint(1, 5)
         cols = rows if k % 3 else rng.randint(1, 5)
+        if fixed_size is not None:
+            length = rows = cols = fixed_size
         args: list = []
         for p in sig.params:
             if p.dims == 0:  # with an array, small ints are valid indices of it
@@ -209,6 +220,32 @@ def generate_inputs(sig: Signature, n_inputs: int, seed: int) -> list[list]:
     return out
 
 
+# module constants that hold an array's dimensions in g4g code (``for i in range(N)``)
+DIM_CONSTANTS = {"N", "M", "R", "C", "ROW", "COL", "ROWS", "COLS", "n", "m", "V"}
+DIM_SIZE = 4
+# lower-case constants of g4g code with one conventional value
+NAMED_CONSTANTS = {"mod": 1_000_000_007, "MOD": 1_000_000_007}
+
+
+def free_names(source: str) -> set[str]:
+    """Names the code reads but never binds (parsed with ``ast``, not run)."""
+    import ast
+    import builtins
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+             and not isinstance(n.ctx, ast.Load)}
+    bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments)
+              for a in n.args + n.kwonlyargs}
+    bound |= {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+            and isinstance(n.ctx, ast.Load) and n.id not in bound
+            and not hasattr(builtins, n.id)}
+
+
 def input_seed(key: str) -> int:
     return zlib.crc32(key.encode("utf-8"))
 
@@ -216,7 +253,7 @@ def input_seed(key: str) -> int:
 # ---------------------------------------------------------------- running
 
 _RUNNER = r'''
-import io, json, os, signal, sys, resource, itertools, math, random
+import collections, io, json, os, signal, sys, resource, itertools, math, random
 req = json.loads(sys.stdin.read())
 res_fd = os.dup(1)
 null = os.open(os.devnull, os.O_WRONLY)
@@ -296,6 +333,8 @@ if fatal is None:
              and not isinstance(n.ctx, ast.Load)}
     bound |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.arguments)
               for a in n.args + n.kwonlyargs}
+    for name, value in req["constants"].items():
+        NS.setdefault(name, value)
     for n in ast.walk(tree):
         if (isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id.isupper()
                 and n.id not in bound and n.id not in NS and not hasattr(builtins, n.id)):
@@ -332,8 +371,11 @@ def bind(values):
             j = i if i < len(values) else None
         if j is None:
             break
-        out.append(values[j])
-        used[names[j]] = values[j]
+        value = values[j]
+        if names[j] in req["queues"]:
+            value = collections.deque(value)
+        out.append(value)
+        used[names[j]] = value
     return out, used
 if fatal is not None:
     emit({"fatal": fatal})
@@ -373,7 +415,8 @@ def _function_name(source: str, java_name: str) -> str:
 
 def run_python(source: str, name: str, inputs: list[list], names: Sequence[str] = (), *,
                time_per_input: float = TIME_PER_INPUT,
-               memory_mb: int = MEMORY_MB) -> list[dict]:
+               memory_mb: int = MEMORY_MB, constants: dict | None = None,
+               queues: Sequence[str] = ()) -> list[dict]:
     """Run function ``name`` of ``source`` on every input in a fresh subprocess.
 
     ``names`` are the Java parameter names of the input values: each Python parameter
@@ -387,6 +430,7 @@ def run_python(source: str, name: str, inputs: list[list], names: Sequence[str] 
     names = list(names) or [f"arg{i}" for i in range(len(inputs[0]) if inputs else 0)]
     req = {"source": source, "name": name, "inputs": inputs, "names": names,
            "size_names": sorted(_ROW_NAMES), "constant": MODULE_CONSTANT,
+           "constants": constants or {}, "queues": list(queues),
            "time_per_input": time_per_input,
            "memory_mb": memory_mb, "cpu_s": time_per_input * (len(inputs) + 2)}
     wall = time_per_input * (len(inputs) + 2) + 10
@@ -483,11 +527,17 @@ def check_pair(key: str, java: str, reference: str, translation: str, *,
     sig = java_signature(java)
     if sig is None:
         return PairResult(key, False, "untestable: no Java method signature", parses=parses)
-    inputs = generate_inputs(sig, n_inputs, input_seed(key))
+    # dimensions held in module constants the snippet lost: fixed-size arrays, same constants
+    free = free_names(reference)
+    dims: dict[str, int] = {n: DIM_SIZE for n in free & DIM_CONSTANTS}
+    constants = dict(dims, **{n: v for n, v in NAMED_CONSTANTS.items() if n in free})
+    queues = [p.name for p in sig.params if p.queue]
+    inputs = generate_inputs(sig, n_inputs, input_seed(key), DIM_SIZE if dims else None)
     names = [p.name for p in sig.params]
     if ref_outcomes is None:
         ref_outcomes = run_python(reference, _function_name(reference, sig.name), inputs, names,
-                                  time_per_input=time_per_input, memory_mb=memory_mb)
+                                  time_per_input=time_per_input, memory_mb=memory_mb,
+                                  constants=constants, queues=queues)
     usable = [i for i, o in enumerate(ref_outcomes) if "ret" in o]
     if not usable:
         kinds = sorted({(o.get("error") or o.get("fatal") or "?")
@@ -498,7 +548,7 @@ def check_pair(key: str, java: str, reference: str, translation: str, *,
         return PairResult(key, False, "translation does not parse", len(usable), parses)
     hyp = run_python(translation, _function_name(translation, sig.name),
                      [inputs[i] for i in usable], names, time_per_input=time_per_input,
-                     memory_mb=memory_mb)
+                     memory_mb=memory_mb, constants=constants, queues=queues)
     for j, i in enumerate(usable):
         h = hyp[j]
         if "fatal" in h:
