@@ -106,7 +106,8 @@ class FusionBrainConfig:
         if not isinstance(data, dict):
             raise UserError("expected a JSON object for the model config", path=source)
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        if "preset" in data and data["preset"] not in PRESETS:
+        if "preset" in data and (not isinstance(data["preset"], str)
+                                 or data["preset"] not in PRESETS):
             raise UserError(f"unknown model preset {data['preset']!r}; expected one of "
                             f"{', '.join(PRESETS)}", path=source, key="preset")
         # start from the named preset (if any), then apply the given keys on top
