@@ -154,4 +154,7 @@ def test_lost_module_constants_and_queues() -> None:
     assert r.passed and r.usable == 4  # N is 4 and every matrix 4x4
     java_q = "static int q ( Queue < Integer > q ) { return q . peek ( ) ; }"
     ref_q = "def q(q):\n    return q.popleft()\n"
-    assert check.check_pair("k", java_q, ref_q, "def q(q):\n    return q[0]\n", **FAST).passed
+    popped = "def q(q):\n    x = q.popleft()\n    return x\n"
+    assert check.check_pair("k", java_q, ref_q, popped, **FAST).passed
+    # reading without removing leaves a different queue behind: compared too
+    assert not check.check_pair("k", java_q, ref_q, "def q(q):\n    return q[0]\n", **FAST).passed
