@@ -124,6 +124,23 @@ def test_flatten_equals_the_0_2_0_node_api(code):
     assert set(fields) == {i for i, t in enumerate(types) if t in FIELD_TYPES}
 
 
+def test_flatten_sexps_equal_node_sexp_on_avatar():
+    # flatten writes S-expressions with its own copy of the runtime's writer: the same
+    # text as Node.sexp() (ts_node_string) on every AVATAR test text, Java and Python
+    parser = _ts2020.Parser()
+    texts = dict.fromkeys(t for r in golden_cases.avatar_rows() for t in (*r["java"], *r["python"]))
+    for code in texts:
+        tree = parser.parse(code.encode())
+        expected, stack = [], [tree.root_node]
+        while stack:  # pre-order
+            node = stack.pop()
+            kids = node.children
+            if kids or not expected:
+                expected.append(node.sexp())
+            stack.extend(reversed(kids))
+        assert _ts2020.flatten(tree, {})[8] == expected, code
+
+
 def test_token_cut_equals_the_official_line_wise_cut():
     # the official index_to_code_token: byte columns used as character indices, lines
     # joined without their "\n"
