@@ -374,6 +374,17 @@ def test_train_config_refused_before_any_work(tmp_path, capsys, change, key):
     assert not out.exists()  # nothing left that would refuse a rerun
 
 
+@pytest.mark.parametrize("args,msg", [
+    (["--epochs", "nan"], "--epochs"), (["--epochs", "inf"], "--epochs"),
+    (["--stop-at", "0"], "--stop-at"), (["--stop-at", "-3"], "--stop-at"),
+    (["--steps", "0"], "--steps"),
+])
+def test_train_hostile_options(tmp_path, capsys, args, msg):
+    rc, _, err = _cli(capsys, "train", "--data", tmp_path, "--out", tmp_path / "run",
+                      "--no-progress", *args)
+    _one_line(rc, err, msg)
+
+
 def test_main_job_checks_its_config_before_building_data(tmp_path, capsys):
     cfg = _write(tmp_path / "cfg.json", {"betas": [0.9]})
     rc, _, err = _cli(capsys, "run", "--out", tmp_path / "main", "--config", cfg,

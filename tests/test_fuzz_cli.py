@@ -105,7 +105,8 @@ def _run(capsys, argv: list) -> None:
     out, err = capsys.readouterr()
     assert rc in (0, 2), (argv, rc, err)
     if rc == 2:
-        lines = [x for x in err.strip().splitlines() if not x.startswith("warning: ")
+        # split on \n only: a message may quote a value holding U+2028
+        lines = [x for x in err.strip().split("\n") if not x.startswith("warning: ")
                  and not x.startswith("error: ")]
         assert len(lines) == 1 and "Traceback" not in err, (argv, err)
 
@@ -181,7 +182,7 @@ def test_fuzz_data_import(tmp_path, capsys):
     }
 
     def one(rng: random.Random, i: int) -> None:
-        kind = rng.choice(["copybook", "coco", "vqa2", "avatar", "parallel"])
+        kind = rng.choice(["copybook", "coco", "vqa2", "avatar", "parallel", "challenge"])
         d = tmp_path / f"case{i}"
         out = d / "out"
         if kind == "copybook":
@@ -203,6 +204,20 @@ def test_fuzz_data_import(tmp_path, capsys):
             lines[k] = mutate_json(valid["avatar"][k], rng)
             path = _write_text(d / "a.jsonl", "\n".join(lines) + "\n")
             argv = ["data", "import", "avatar", path]
+        elif kind == "challenge":  # a challenge input folder labelled by its truth file
+            files = _inputs(d / "input")
+            task = rng.choice(list(files))
+            truth = {"zsOD": {"0.jpg": {"cat": [[1, 2, 3, 4]], "dog": []}, "1.jpg": {"круг": []}},
+                     "VQA": {"0": {"answer": "red", "lang": "en"},
+                             "1": {"answer": ["синий"], "lang": "ru"}},
+                     "C2C": {"0": "def f ( ) : return 1", "1": "def g ( ) : pass"}}[task]
+            path, obj = files[task]
+            t = _write_text(d / f"true_{task}.json", json.dumps(truth, ensure_ascii=False))
+            if rng.random() < 0.5:
+                _write_text(t, mutate_json(truth, rng))
+            else:
+                _write_text(path, mutate_json(obj, rng))
+            argv = ["data", "import", "challenge", d / "input" / task, "--truth", t]
         else:
             java = ["int f ( ) { return 1 ; }", "void g ( ) { }", "int h ( ) { return 2 ; }"]
             py = ["def f ( ) : return 1", "def g ( ) : pass", "def h ( ) : return 2"]

@@ -52,8 +52,12 @@ def run(args: argparse.Namespace) -> int:
 
         return run_cli(args.from_corrections, args.model, args.out, args.steps or 60,
                        "if-better", htr_test_n=args.htr_test_words)
-    if args.epochs is not None and args.epochs <= 0:
-        raise UserError("--epochs must be > 0")
+    if args.epochs is not None and not (0 < args.epochs <= 1e6):  # also NaN and inf
+        raise UserError(f"--epochs must be a number in (0, 1e6], got {args.epochs}")
+    if args.stop_at is not None and args.stop_at < 1:
+        raise UserError(f"--stop-at must be >= 1, got {args.stop_at}")
+    if args.steps is not None and args.steps > 10**9:
+        raise UserError(f"--steps must be <= 1e9, got {args.steps}")
     if not args.resume and args.data is None:
         raise UserError("--data is required (except with --resume)")
     if args.config is None and not args.resume:

@@ -10,7 +10,7 @@ from fusionbrain.data.inputs import InputSamples, merge_defaults, natural_key, w
 from fusionbrain.data.report import SkipReport
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.c2c.data import C2CSample
-from fusionbrain.utils.io import read_json, write_json_atomic
+from fusionbrain.utils.io import json_type, read_json, write_json_atomic
 
 REQUESTS = "requests.json"
 
@@ -31,7 +31,7 @@ def read_input(task_input_dir: str | os.PathLike[str],
     for key in sorted(req, key=natural_key):
         java = req[key]
         if not isinstance(java, str):
-            raise UserError(f"expected Java source text, got {type(java).__name__}",
+            raise UserError(f"expected Java source text, got {json_type(java)}",
                             path=path, key=key)
         if not java.strip():
             report.add(path, key, "empty java source")

@@ -12,7 +12,7 @@ from fusionbrain.data.lang import check_lang, detect_lang
 from fusionbrain.data.report import SkipReport, finish
 from fusionbrain.data.sizes import pick
 from fusionbrain.errors import UserError
-from fusionbrain.utils.io import read_json
+from fusionbrain.utils.io import json_type, read_json
 
 
 @dataclass
@@ -57,7 +57,7 @@ def labelled(sample_id: str, image: Path, text: object, lang: str | None, source
              report: SkipReport) -> HTRSample | None:
     """One checked labelled sample, or None after reporting why it is unusable."""
     if not isinstance(text, str):
-        report.add(source, sample_id, f"bad record: transcription is {type(text).__name__}")
+        report.add(source, sample_id, f"bad record: transcription is {json_type(text)}")
         return None
     if not text.strip():
         report.add(source, sample_id, "empty transcription")
