@@ -415,6 +415,12 @@ def test_score_reads_a_pipe_once(tmp_path):
     r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["score"] == 1.0
+    # /dev/stdin fed by a pipe
+    cmd = (f"cat {truth} | {sys.executable} -m fusionbrain score --task HTR --pred /dev/stdin "
+           f"--true {truth} --json")
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["score"] == 1.0
 
 
 def test_fifo_without_writer_times_out_with_a_message(tmp_path, monkeypatch):
