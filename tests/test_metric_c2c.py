@@ -202,8 +202,9 @@ SEED_TRUE, SEED_PRED = golden_cases.SEED_TRUE, golden_cases.SEED_PRED
 
 
 def test_hash_seed_dependent_case_is_deterministic_and_equals_seed_0():
-    # the official data-flow number of this pair moves with the hash seed; ours is the
-    # seed-0 one, whatever this process's seed
+    # the official data-flow number of this pair moves with the hash seed (0.25 with
+    # PYTHONHASHSEED=0, 1, 2, 5; 0.21875 with 3, 4); ours is the seed-0 one, whatever
+    # this process's seed
     r = score({"0": SEED_PRED}, {"0": SEED_TRUE})
     assert {k: r[k] for k in PARTS} == GOLDEN["cases"]["hash_seed_dependent"]
     assert all(score({"0": SEED_PRED}, {"0": SEED_TRUE}) == r for _ in range(3))
