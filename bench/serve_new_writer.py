@@ -9,8 +9,9 @@ The new writer is the URW font C059 Italic (fonts-urw-base35; not among the synt
 generator's handwriting fonts, see fusionbrain.data.fonts), drawn by the generator's
 ``render_word`` (paper, ruling, noise as for the training words). The words are drawn from
 the generator's EN/RU vocabularies. Without ``--model`` a base model is made from the
-config's model (HTR head only) and its HTR head trained ``--pretrain-steps`` steps on the
-generator's own training words (the "other writers").
+config's model (HTR head only); with ``--pretrain-steps N`` the HTR head (of that model or
+of ``--model``) is first trained N steps on the generator's own training words (the "other
+writers").
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ NEW_WRITER_FONT = "/usr/share/fonts/opentype/urw-base35/C059-Italic.otf"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--model", type=Path, help="a trained model folder (skips pre-training)")
+    ap.add_argument("--model", type=Path, help="a model folder to start from (with "
+                    "--pretrain-steps 0: used as it is)")
     ap.add_argument("--config", type=Path, default=Path("configs/cpu-main.json"))
     ap.add_argument("--pretrain-steps", type=int, default=150)
     ap.add_argument("--pretrain-words", type=int, default=2000)
@@ -55,11 +57,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     log = lambda m: print(f"[{time.time() - t0:6.0f} s] {m}", flush=True)  # noqa: E731
     base = args.model
-    if base is None:
-        base = args.out / "base"
-        cfg = load_config(args.config)
+    if args.pretrain_steps > 0:  # from --model when given, else a fresh model
         torch.manual_seed(0)
-        model = FusionBrain(cfg["model"] if isinstance(cfg, dict) else cfg.model, tasks=["HTR"])
+        if args.model is not None:
+            model = FusionBrain.from_pretrained(args.model)
+        else:
+            cfg = load_config(args.config)
+            model = FusionBrain(cfg["model"] if isinstance(cfg, dict) else cfg.model,
+                                tasks=["HTR"])
+        base = args.out / "base"
         words = synthetic.generate("train", args.pretrain_words, 0, args.out / "train_words")
         log(f"pre-training the HTR head {args.pretrain_steps} steps on {len(words)} words")
         finetune.train_head(model, words, args.pretrain_steps, args.batch, args.lr, log=log)
@@ -88,7 +94,8 @@ def main() -> None:
     report["machine"] = f"{platform.machine()}, torch {torch.__version__}, " \
                         f"threads {torch.get_num_threads()}"
     report["new_writer_font"] = NEW_WRITER_FONT
-    report["pretrain_steps"] = 0 if args.model else args.pretrain_steps
+    report["pretrain_steps"] = args.pretrain_steps
+    report["pretrained_from"] = str(args.model) if args.model else "fresh"
     report["wall_s"] = round(time.time() - t0, 1)
     (args.out / "new_writer.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     b, a = report["before"], report["after"]

@@ -160,17 +160,22 @@ async function undoLast() {
   replaceItem(r.body);
 }
 
+// Key actions run one after another: a fast typist's second Enter acts on the item the
+// first one moved to, not on a save still in flight.
+let chain = Promise.resolve();
+function enqueue(action) { chain = chain.then(action).catch((err) => say(String(err), true)); }
+
 document.addEventListener("keydown", (e) => {
   if ($("#main").hidden) return;
   const inItem = e.target.classList && e.target.classList.contains("text");
-  if (e.key === "Enter" && inItem) { e.preventDefault(); save(current); }
-  else if (e.key === "ArrowDown" && inItem) { e.preventDefault(); focusItem(current + 1); }
-  else if (e.key === "ArrowUp" && inItem) { e.preventDefault(); focusItem(current - 1); }
+  if (e.key === "Enter" && inItem) { e.preventDefault(); enqueue(() => save(current)); }
+  else if (e.key === "ArrowDown" && inItem) { e.preventDefault(); enqueue(() => focusItem(current + 1)); }
+  else if (e.key === "ArrowUp" && inItem) { e.preventDefault(); enqueue(() => focusItem(current - 1)); }
   else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") {
     // unsaved typing in the focused box: the browser's own text undo
     if (inItem && e.target.value !== e.target.dataset.saved) return;
     e.preventDefault();
-    undoLast();
+    enqueue(undoLast);
   }
 });
 
