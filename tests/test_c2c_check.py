@@ -158,3 +158,10 @@ def test_lost_module_constants_and_queues() -> None:
     assert check.check_pair("k", java_q, ref_q, popped, **FAST).passed
     # reading without removing leaves a different queue behind: compared too
     assert not check.check_pair("k", java_q, ref_q, "def q(q):\n    return q[0]\n", **FAST).passed
+
+
+def test_reference_parameters_missing_from_java_are_drawn_by_name() -> None:
+    java = "static int total ( ) { int s = 0 ; for ( int i = 0 ; i < n ; i ++ ) s += arr [ i ] ; return s ; }"
+    ref = "def total(arr, n):\n    return sum(arr[:n])\n"
+    r = check.check_pair("k", java, ref, "def total(arr, n):\n    return sum(arr)\n", **FAST)
+    assert r.passed and r.usable == 4

@@ -9,7 +9,9 @@ the same thing. For each (Java, reference Python, translated Python) triple:
 2. :func:`generate_inputs` draws ``n_inputs`` argument lists from a seed derived from the
    key (small values: g4g functions loop and recurse on them). An ``int`` named like a size
    (``n``, ``size``, ``len``, ``m``, ``rows``...) gets the length of the array it most
-   likely describes, so that ``f(arr, n)`` is called as the Java caller would;
+   likely describes, so that ``f(arr, n)`` is called as the Java caller would; a
+   parameter of the reference that the Java method lacks (it read a class field) is
+   drawn from its name (``arr``-like: an int array, else an int);
 3. the reference and the translation each run in their **own subprocess** (never in this
    process) with a time limit per input (``SIGALRM``), a CPU-time and an address-space
    limit (``resource.setrlimit``), ``PYTHONHASHSEED=0``, in a scratch working folder;
@@ -172,6 +174,8 @@ def _scalar(base: str, rng: random.Random, big: bool, alphabet: str,
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
     if big:
         return rng.randint(0, 100)
+    if index_below < 0:  # values 1..n of an array of n (permutations, "missing number")
+        return rng.randint(1, -index_below)
     return rng.randint(0, index_below - 1) if index_below else rng.randint(1, 12)
 
 
@@ -182,8 +186,9 @@ def generate_inputs(sig: Signature, n_inputs: int, seed: int,
     Half the draws use small numbers (1..12), the other half larger ones (0..100); strings
     and chars come from lowercase letters, digits or ``01`` in turn (functions parsing a
     number or a bit string get usable text); arrays have 3..10 elements (the small ints
-    are then valid indices of them: ``l``, ``r``, ``k``), 2-D arrays are
-    square in two draws out of three. Size-like ints follow the arrays (see the module
+    are then valid indices of them: ``l``, ``r``, ``k``; one small draw in four fills the
+    arrays with values 1..length, as for permutations), 2-D arrays are square in two
+    draws out of three. Size-like ints follow the arrays (see the module
     docstring). ``fixed_size``: every array (and 2-D side) has that length -- for code
     that reads the dimensions from module constants (``N``, ``M``) instead of arguments.
     """
@@ -203,8 +208,9 @@ def generate_inputs(sig: Signature, n_inputs: int, seed: int,
         for p in sig.params:
             if p.dims == 0:  # with an array, small ints are valid indices of it
                 args.append(_scalar(p.base, rng, big, alphabet, length if has_1d else 0))
-            elif p.dims == 1:
-                args.append([_scalar(p.base, rng, big, alphabet) for _ in range(length)])
+            elif p.dims == 1:  # one small draw in four holds values 1..length
+                bound = -length if k % 4 == 1 and not big else 0
+                args.append([_scalar(p.base, rng, big, alphabet, bound) for _ in range(length)])
             else:
                 args.append([[_scalar(p.base, rng, big, alphabet) for _ in range(cols)]
                              for _ in range(rows)])
@@ -244,6 +250,24 @@ def free_names(source: str) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
             and isinstance(n.ctx, ast.Load) and n.id not in bound
             and not hasattr(builtins, n.id)}
+
+
+_ARRAY_NAMES = re.compile(r"^(arr|array|a|A|list|lst|nums|v|vec)\d*$")
+
+
+def _add_python_params(sig: Signature, reference: str) -> None:
+    """Parameters of the reference that the Java method lacks (a Java method reading class
+    fields instead of arguments): ``arr``-like names become int arrays, others ints."""
+    m = re.search(r"^\s*def\s+\w+\s*\(([^)]*)\)", reference, flags=re.M)
+    if m is None:
+        return
+    known = {p.name for p in sig.params}
+    names = [w.split("=")[0].strip() for w in m.group(1).split(",") if w.strip()]
+    if len(names) <= len(sig.params):
+        return
+    for name in names:
+        if name not in known and re.match(r"^[A-Za-z_]\w*$", name):
+            sig.params.append(Param(name, "int", 1 if _ARRAY_NAMES.match(name) else 0))
 
 
 def input_seed(key: str) -> int:
@@ -527,6 +551,7 @@ def check_pair(key: str, java: str, reference: str, translation: str, *,
     sig = java_signature(java)
     if sig is None:
         return PairResult(key, False, "untestable: no Java method signature", parses=parses)
+    _add_python_params(sig, reference)
     # dimensions held in module constants the snippet lost: fixed-size arrays, same constants
     free = free_names(reference)
     dims: dict[str, int] = {n: DIM_SIZE for n in free & DIM_CONSTANTS}
