@@ -33,7 +33,7 @@ def _samples(photos: dict[str, str]) -> list[VQASample]:
 
 def test_fit_config_lists_training_answers_most_frequent_first(photos):
     cfg = preset("tiny").replace(vqa_answer_mode="classify", vqa_max_answers=3)
-    got = fit_config(cfg, _samples(photos))["vqa_answers"]
+    got = fit_config(cfg, _samples(photos))["answers"]
     assert got == ["yes", "red", "blue"]  # yes x2; then first seen wins ties; capped at 3
     assert fit_config(preset("tiny"), _samples(photos)) == {}  # generate mode: nothing
 
@@ -86,5 +86,5 @@ def test_classify_mode_goes_through_the_body(photos):
 def test_classify_mode_without_answers_builds_but_will_not_answer(photos):
     model = FusionBrain(preset("tiny").replace(vqa_answer_mode="classify"), tasks=["VQA"])
     assert model.parameter_counts()["total_parameters"] > 0  # `fusionbrain info` works untrained
-    with pytest.raises(UserError, match="vqa_answers"):
+    with pytest.raises(UserError, match="VQA.answers"):
         model.predict("VQA", _samples(photos))

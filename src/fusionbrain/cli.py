@@ -43,12 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fusionbrain", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if e.name and module_name.startswith(e.name):
-                continue  # subcommand not built yet
-            raise
+        # a missing module is a broken install, not a subcommand to hide: let it raise
+        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
@@ -56,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()  # reads the task registry (FUSIONBRAIN_TASKS may be wrong)
+    except UserError as e:
+        print(f"fusionbrain: error: {e}", file=sys.stderr)
+        return e.exit_code
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)

@@ -11,15 +11,20 @@ from pathlib import Path
 from fusionbrain.data.sizes import PUBLIC_SIZES, SIZES
 from fusionbrain.errors import UserError
 
-# import kind -> (task, what the positional paths are)
-IMPORT_KINDS: dict[str, tuple[str | None, str]] = {
-    "challenge": (None, "a challenge task folder input/<TASK> (labels from --truth)"),
-    "copybook": ("HTR", "labels JSON {\"image.png\": \"text\"} (images beside it or --images)"),
-    "coco": ("zsOD", "COCO detection JSON (images in ../images or --images)"),
-    "vqa2": ("VQA", "VQA v2 questions JSON [annotations JSON] (--images required)"),
-    "avatar": ("C2C", "AVATAR / TransCoder JSONL"),
-    "parallel": ("C2C", "parallel FILE.java FILE.python line files"),
-}
+# the one import kind every task has (its data.read_challenge); the others are declared by
+# the tasks (``IMPORTERS`` in tasks/<task>/__init__.py)
+CHALLENGE = "challenge"
+CHALLENGE_HELP = "a challenge task folder input/<TASK> (labels from --truth)"
+
+
+def import_kinds() -> dict[str, tuple[str | None, str]]:
+    """Import kind -> (task or None for any, what the positional paths are)."""
+    from fusionbrain.tasks import importers
+
+    kinds: dict[str, tuple[str | None, str]] = {CHALLENGE: (None, CHALLENGE_HELP)}
+    for kind, (task, imp) in importers().items():
+        kinds[kind] = (task, f"{imp.help} [{task}]")
+    return kinds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,59 +45,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes (default: up to 4)")
 
-    kinds = "\n".join(f"  {k:<10} {what}" for k, (_, what) in IMPORT_KINDS.items())
+    import_kinds_ = import_kinds()
+    kinds = "\n".join(f"  {k:<10} {what}" for k, (_, what) in import_kinds_.items())
     i = sub.add_parser("import", help="convert a real dataset (local files) to the training "
                        "format", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Read a real dataset and write FOLDER/samples.jsonl + "
                        "images/ (e.g. --out DIR/train/HTR). Bad items are skipped and listed "
                        "in FOLDER/skipped.tsv.\n\nkinds:\n" + kinds)
-    i.add_argument("kind", choices=list(IMPORT_KINDS), metavar="KIND")
+    i.add_argument("kind", choices=list(import_kinds_), metavar="KIND")
     i.add_argument("paths", nargs="+", metavar="PATH")
     i.add_argument("--out", required=True, metavar="FOLDER", help="output split folder")
-    i.add_argument("--images", metavar="DIR", help="image folder (copybook, coco, vqa2)")
+    i.add_argument("--images", metavar="DIR", help="image folder (kinds with images)")
     i.add_argument("--truth", metavar="FILE", help="true_<TASK>.json (challenge)")
-    i.add_argument("--lang", default=None,
-                   help="copybook: en|ru (default: detect); coco: en,ru (default: en); "
-                   "vqa2: en|ru (default: en)")
+    i.add_argument("--lang", default=None, help="language(s) of the data (see the kinds above)")
     i.add_argument("--pattern", default=None,
-                   help="vqa2 image names, default COCO_{subtype}_{image_id:012d}.jpg")
+                   help="image file name pattern (see the kinds above)")
     i.add_argument("--force", action="store_true", help="overwrite FOLDER/samples.jsonl")
 
 
 def _import(args: argparse.Namespace) -> int:
     from fusionbrain.data.report import SkipReport
-    from fusionbrain.tasks import check_task, task_module
+    from fusionbrain.tasks import check_task, importers, task_module
 
     kind, paths = args.kind, args.paths
-    want = {"parallel": 2, "vqa2": (1, 2)}.get(kind, 1)
-    if len(paths) not in (want if isinstance(want, tuple) else (want,)):
-        raise UserError(f"import {kind}: expected {IMPORT_KINDS[kind][1]}")
+    declared = importers()
+    want = declared[kind][1].paths if kind in declared else (1,)
+    if len(paths) not in want:
+        help_text = declared[kind][1].help if kind in declared else CHALLENGE_HELP
+        raise UserError(f"import {kind}: expected {help_text}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError("exists and is not a folder", path=out)
     if (out / "samples.jsonl").exists() and not args.force:
         raise UserError("already holds samples.jsonl; use --force to overwrite", path=out)
-    task = IMPORT_KINDS[kind][0] or check_task(Path(paths[0]).name)
+    task = declared[kind][0] if kind in declared else check_task(Path(paths[0]).name)
     data = task_module(task, "data")
     report = SkipReport()
-    if kind == "challenge":
+    if kind == CHALLENGE:
         if args.truth is None:
             raise UserError("import challenge: --truth true_<TASK>.json is needed for labels")
         samples = data.read_challenge(paths[0], args.truth, report=report)
-    elif kind == "copybook":
-        samples = data.read_copybook(paths[0], args.images, lang=args.lang, report=report)
-    elif kind == "coco":
-        langs = tuple((args.lang or "en").split(","))
-        samples = data.read_coco(paths[0], args.images, langs=langs, report=report)
-    elif kind == "vqa2":
-        if not args.images:
-            raise UserError("import vqa2: --images DIR is required")
-        samples = data.read_vqa_v2(paths[0], paths[1] if len(paths) > 1 else None, args.images,
-                                   pattern=args.pattern, lang=args.lang or "en", report=report)
-    elif kind == "avatar":
-        samples = data.read_avatar(paths[0], report=report)
     else:
-        samples = data.read_parallel(paths[0], paths[1], report=report)
+        samples = declared[kind][1].run(list(paths), args, report)
     if not samples:
         raise UserError("no usable sample", path=paths[0])
     data.write_split(samples, out)

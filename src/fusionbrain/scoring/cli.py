@@ -22,7 +22,9 @@ _MAIN_PARTS = ("score", "string_accuracy", "cer", "wer", "accuracy", "by_lang", 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", help="task of --pred/--true: C2C, HTR, zsOD or VQA "
+    from fusionbrain.tasks import task_list
+
+    parser.add_argument("--task", help=f"task of --pred/--true: {task_list()} "
                         "(case-insensitive)")
     parser.add_argument("--pred", metavar="FILE", help="prediction_<TASK>.json")
     parser.add_argument("--true", metavar="FILE", help="true_<TASK>.json")

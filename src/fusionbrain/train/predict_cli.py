@@ -19,10 +19,13 @@ from fusionbrain.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from fusionbrain.tasks import TASKS
+
     parser.add_argument("--model", required=True, type=Path,
                         help="a run folder (uses best/, else last/) or a model folder")
     parser.add_argument("--input", required=True, type=Path,
-                        help="challenge input folder (C2C/, HTR/, zsOD/, VQA/ inside)")
+                        help=f"challenge input folder ({', '.join(t + '/' for t in TASKS)} "
+                             "inside)")
     parser.add_argument("--output", required=True, type=Path,
                         help="folder for prediction_<TASK>.json")
     parser.add_argument("--batch-size", type=int, default=16)

@@ -14,9 +14,11 @@ from fusionbrain.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from fusionbrain.tasks import TASKS
+
     parser.add_argument("--mode", choices=["fusion", "single"], default="fusion",
                         help="fusion: all tasks in one model (default); single: one task")
-    parser.add_argument("--task", help="the task of --mode single (C2C, HTR, zsOD, VQA)")
+    parser.add_argument("--task", help=f"the task of --mode single ({', '.join(TASKS)})")
     parser.add_argument("--data", type=Path,
                         help="dataset folder (DIR/train/<TASK>/, DIR/valid/<TASK>/); "
                              "optional with --resume")

@@ -1,6 +1,6 @@
 """C2C head: the shared body translates Java into Python (TransCoder token text).
 
-Two decoders (``config.c2c_decoder``):
+Two decoders (``config.task("C2C").decoder``):
 
 ``"generate"`` -- sequence ``[task prompt] java tokens SEP python tokens EOS``; the body's
 own LM head writes the Python token by token (greedy or beam search). The layout tokens
@@ -12,7 +12,7 @@ both ways.
 the body reads ``[task prompt] java tokens END`` once; each Java token's last BPE piece,
 given right-hand context by a small centred convolution (the body is causal: deleting
 ``int`` in ``int a = 5 ;`` depends on what follows), is classified KEEP/DELETE and gets a
-phrase (from ``c2c_phrases``) inserted before it; the END position holds the phrase
+phrase (from ``config.tasks["C2C"].phrases``) inserted before it; the END position holds the phrase
 appended after the last token. A source longer than ``c2c_max_source_tokens`` is trained
 on its first part and predicted in overlapping windows. One forward pass per batch for training and prediction (no
 token-by-token generation), and it learns from a few hundred pairs.
@@ -32,6 +32,7 @@ from fusionbrain.tasks.c2c import edit
 
 if TYPE_CHECKING:
     from fusionbrain.model.configuration import FusionBrainConfig
+    from fusionbrain.model.protocol import HeadModel
 
 NEEDS_VISION = False
 SEPARATOR = "\n# Python:\n"
@@ -71,29 +72,29 @@ def to_python(token_text: str) -> str:
 
 def fit_config(config: FusionBrainConfig, samples: list) -> dict:
     """The edit decoder's phrase vocabulary from the training pairs (nothing otherwise)."""
-    if config.c2c_decoder != "edit":
+    if config.task("C2C").decoder != "edit":
         return {}
     pairs = [(s.java, s.python) for s in samples if s.python]
-    return {"c2c_phrases": edit.phrase_vocabulary(pairs, config.c2c_max_phrases)}
+    return {"phrases": edit.phrase_vocabulary(pairs, config.task("C2C").max_phrases)}
 
 
 def _phrases(config: FusionBrainConfig) -> list[str]:
     # entry 0 must be "nothing inserted"; a hand-written list may omit it
-    phrases = list(config.c2c_phrases)
+    phrases = list(config.task("C2C").phrases)
     return phrases if phrases and phrases[0] == edit.NO_PHRASE else [edit.NO_PHRASE] + phrases
 
 
 def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
             train: bool = True) -> dict:
-    if config.c2c_decoder == "edit":
+    if config.task("C2C").decoder == "edit":
         return _collate_edit(samples, tokenizer, config, train)
     sep = tokenizer(SEPARATOR, add_special_tokens=False)["input_ids"]
     src = [tokenizer(" ".join(s.java.split()), add_special_tokens=False)["input_ids"]
-           [: config.c2c_max_source_tokens] + sep for s in samples]
+           [: config.task("C2C").max_source_tokens] + sep for s in samples]
     tgt = [tokenizer(encode_code(s.python or ""), add_special_tokens=False)["input_ids"]
-           [: config.c2c_max_target_tokens] + [tokenizer.eos_token_id] for s in samples]
+           [: config.task("C2C").max_target_tokens] + [tokenizer.eos_token_id] for s in samples]
     return {"task": "C2C", "ids": [s.id for s in samples], "sources": src, "targets": tgt,
-            "max_target_tokens": config.c2c_max_target_tokens}
+            "max_target_tokens": config.task("C2C").max_target_tokens}
 
 
 def _windows(pieces: list[list[int]], limit: int, whole: bool) -> list[tuple[int, int, int]]:
@@ -132,7 +133,7 @@ def _collate_edit(samples: list, tokenizer: Any, config: FusionBrainConfig,
     """
     index = {p: i for i, p in enumerate(_phrases(config))}
     end_id = int(tokenizer.eos_token_id)
-    limit = config.c2c_max_source_tokens
+    limit = config.task("C2C").max_source_tokens
     out: dict[str, Any] = {"task": "C2C", "ids": [s.id for s in samples], "decoder": "edit",
                            "tokens": [], "sources": [], "last_piece": [], "row_sample": [],
                            "tag_from": [], "keep": None, "phrase": None}
@@ -164,10 +165,10 @@ def _collate_edit(samples: list, tokenizer: Any, config: FusionBrainConfig,
 
 
 class C2CHead(nn.Module):
-    def __init__(self, config: FusionBrainConfig, model: Any) -> None:
+    def __init__(self, config: FusionBrainConfig, model: HeadModel) -> None:
         super().__init__()
         self.prompt = TaskPrompt(config.prompt_tokens, model.hidden_size, embedding_scale(model))
-        self.decoder = config.c2c_decoder
+        self.decoder = config.task("C2C").decoder
         if self.decoder == "edit":
             d = model.hidden_size
             self.phrases = _phrases(config)
@@ -181,12 +182,12 @@ class C2CHead(nn.Module):
             self.keep_out = nn.Linear(width, 2)
             self.phrase_out = nn.Linear(width, len(self.phrases))
 
-    def _prefixes(self, model: Any, batch: dict) -> list[list[torch.Tensor]]:
+    def _prefixes(self, model: HeadModel, batch: dict) -> list[list[torch.Tensor]]:
         p = self.prompt()
         return [[p, model.embed_ids(s)] for s in batch["sources"]]
 
     # -- edit decoder --------------------------------------------------------------
-    def _edit_logits(self, model: Any, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def _edit_logits(self, model: HeadModel, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T+1, 2) keep and (B, T+1, V) phrase logits; slot T_i of sample i is END."""
         embeds, mask = model.assemble(self._prefixes(model, batch))
         hidden, _ = model.run_body(embeds, mask)
@@ -212,7 +213,7 @@ class C2CHead(nn.Module):
         x = torch.cat([x, torch.relu(c)], dim=-1)
         return self.keep_out(x), self.phrase_out(x)
 
-    def _edit_loss(self, model: Any, batch: dict) -> dict[str, torch.Tensor]:
+    def _edit_loss(self, model: HeadModel, batch: dict) -> dict[str, torch.Tensor]:
         if batch["keep"] is None:
             raise ValueError("C2C edit training needs the Python targets")
         keep_logits, phrase_logits = self._edit_logits(model, batch)
@@ -231,7 +232,7 @@ class C2CHead(nn.Module):
         return {"loss": keep_loss + phrase_loss, "keep_loss": keep_loss.detach(),
                 "phrase_loss": phrase_loss.detach()}
 
-    def _edit_predict(self, model: Any, batch: dict) -> list[str]:
+    def _edit_predict(self, model: HeadModel, batch: dict) -> list[str]:
         keep_logits, phrase_logits = self._edit_logits(model, batch)
         keep_ids = keep_logits.argmax(-1).tolist()
         phrase_ids = phrase_logits.argmax(-1).tolist()
@@ -248,12 +249,12 @@ class C2CHead(nn.Module):
                 for toks, kp, ad in zip(batch["tokens"], keep, added, strict=True)]
 
     # -- both decoders ---------------------------------------------------------------
-    def forward(self, model: Any, batch: dict) -> dict[str, torch.Tensor]:
+    def forward(self, model: HeadModel, batch: dict) -> dict[str, torch.Tensor]:
         if batch.get("decoder") == "edit":
             return self._edit_loss(model, batch)
         return {"loss": model.lm_loss(self._prefixes(model, batch), batch["targets"])}
 
-    def predict(self, model: Any, batch: dict, num_beams: int = 1) -> list[str]:
+    def predict(self, model: HeadModel, batch: dict, num_beams: int = 1) -> list[str]:
         if batch.get("decoder") == "edit":
             return self._edit_predict(model, batch)  # one pass: beams do not apply
         out = model.generate(self._prefixes(model, batch), batch["max_target_tokens"] + 1,
@@ -263,5 +264,5 @@ class C2CHead(nn.Module):
                 for ids in out]
 
 
-def build_head(config: FusionBrainConfig, model: Any) -> C2CHead:
+def build_head(config: FusionBrainConfig, model: HeadModel) -> C2CHead:
     return C2CHead(config, model)

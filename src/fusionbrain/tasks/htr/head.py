@@ -15,8 +15,8 @@ share of the ink, blank elsewhere).
 To keep the body cheap, ``htr_body_pool`` adjacent columns (concatenated, projected)
 make one body token; the body's outputs are repeated back to the CTC column rate.
 
-Options (``configuration.py``): ``htr_body_pool``, ``htr_rnn_hidden`` (per direction),
-``htr_aux_ctc``, ``htr_align_ce``, ``htr_augment`` (random horizontal stretch of
+Options (``tasks/htr/config.py``, ``config.tasks["HTR"]``): ``body_pool``, ``rnn_hidden``
+(per direction), ``aux_ctc``, ``align_ce``, ``augment`` (random horizontal stretch of
 training images).
 """
 
@@ -35,6 +35,7 @@ from fusionbrain.tasks.htr import charset
 
 if TYPE_CHECKING:
     from fusionbrain.model.configuration import FusionBrainConfig
+    from fusionbrain.model.protocol import HeadModel
 
 NEEDS_VISION = False
 # A short text instruction: the task reads its own tokens through the body's embeddings.
@@ -86,7 +87,7 @@ def _frame_targets(ink: np.ndarray, ids: list[int], group: int, frames: int) -> 
 
 def _unit(config: Any) -> int:
     """Image width per body token (pixels): the batch width is a multiple of it."""
-    return config.htr_column_group * config.htr_body_pool
+    return config.task("HTR").column_group * config.task("HTR").body_pool
 
 
 def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
@@ -95,17 +96,17 @@ def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
 
     Training images get a light random horizontal stretch (handwriting width varies).
     """
-    g = config.htr_column_group
-    aug = float(config.htr_augment) if train else 0.0
+    g = config.task("HTR").column_group
+    aug = float(config.task("HTR").augment) if train else 0.0
     # drawn from numpy's global RNG, which the trainer seeds per step: exact resume
     rng = np.random.default_rng(np.random.randint(2**31)) if aug > 0 else None
-    lines = [_load_line(s.image_path, config.htr_height, config.htr_max_width, g,
+    lines = [_load_line(s.image_path, config.task("HTR").height, config.task("HTR").max_width, g,
                         float(rng.uniform(1 - aug, 1 + aug)) if rng is not None else 1.0)
              for s in samples]
     unit = _unit(config)
     width = max(a.shape[1] for a in lines)
     width = -(-width // unit) * unit
-    images = np.zeros((len(lines), 1, config.htr_height, width), dtype=np.float32)
+    images = np.zeros((len(lines), 1, config.task("HTR").height, width), dtype=np.float32)
     for i, a in enumerate(lines):
         images[i, 0, :, : a.shape[1]] = a
     input_lengths = [-(-a.shape[1] // g) for a in lines]
@@ -186,16 +187,16 @@ class ColumnAdapter(nn.Module):
 
 
 class HTRHead(nn.Module):
-    def __init__(self, config: FusionBrainConfig, model: Any) -> None:
+    def __init__(self, config: FusionBrainConfig, model: HeadModel) -> None:
         super().__init__()
         d = model.hidden_size
         scale = embedding_scale(model)
-        self.pool = config.htr_body_pool
-        self.aux_weight = config.htr_aux_ctc
-        self.align_weight = config.htr_align_ce
-        hidden = config.htr_rnn_hidden
+        self.pool = config.task("HTR").body_pool
+        self.aux_weight = config.task("HTR").aux_ctc
+        self.align_weight = config.task("HTR").align_ce
+        hidden = config.task("HTR").rnn_hidden
         self.prompt = TaskPrompt(config.prompt_tokens, d, scale)
-        self.adapter = ColumnAdapter(config.htr_channels, config.htr_column_group, hidden)
+        self.adapter = ColumnAdapter(config.task("HTR").channels, config.task("HTR").column_group, hidden)
         f = self.adapter.out_size
         # column features -> body tokens at the size of the body's text token embeddings
         self.to_body = nn.Linear(f * self.pool, d)
@@ -207,7 +208,7 @@ class HTRHead(nn.Module):
         self.aux_out = nn.Linear(f, charset.NUM_CLASSES)
         self.ctc = nn.CTCLoss(blank=charset.BLANK, zero_infinity=True)
 
-    def _logits(self, model: Any, batch: dict, aux: bool = False
+    def _logits(self, model: HeadModel, batch: dict, aux: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         feats = self.adapter(batch["images"].to(model.device), batch["widths"])
         b, t, f = feats.shape  # t is a multiple of the pool (collate pads to it)
@@ -226,7 +227,7 @@ class HTRHead(nn.Module):
         return self.ctc(logp, batch["targets"].to(logp.device), batch["input_lengths"],
                         batch["target_lengths"])
 
-    def forward(self, model: Any, batch: dict) -> dict[str, torch.Tensor]:
+    def forward(self, model: HeadModel, batch: dict) -> dict[str, torch.Tensor]:
         logits, aux = self._logits(model, batch, aux=self.aux_weight > 0)
         main = self._ctc(logits, batch)
         loss = main
@@ -244,11 +245,11 @@ class HTRHead(nn.Module):
         out["loss"] = loss
         return out
 
-    def predict(self, model: Any, batch: dict) -> list[str]:
+    def predict(self, model: HeadModel, batch: dict) -> list[str]:
         best = self._logits(model, batch)[0].argmax(-1).cpu()
         return [charset.ctc_greedy(best[i, : int(n)].tolist())
                 for i, n in enumerate(batch["input_lengths"])]
 
 
-def build_head(config: FusionBrainConfig, model: Any) -> HTRHead:
+def build_head(config: FusionBrainConfig, model: HeadModel) -> HTRHead:
     return HTRHead(config, model)

@@ -27,6 +27,7 @@ from fusionbrain.model.vision import image_key, preprocess
 
 if TYPE_CHECKING:
     from fusionbrain.model.configuration import FusionBrainConfig
+    from fusionbrain.model.protocol import HeadModel
 
 NEEDS_VISION = True
 SEPARATOR = " Answer:"
@@ -53,11 +54,11 @@ def fit_config(config: FusionBrainConfig, samples: list) -> dict[str, Any]:
     Every given answer counts (VQA v2 has ten per question); ties keep first-seen order,
     so the list depends only on the data.
     """
-    if config.vqa_answer_mode != "classify":
+    if config.task("VQA").answer_mode != "classify":
         return {}
     counts = Counter(clean_answer(a) for s in samples for a in (s.answers or [])
                      if isinstance(a, str) and a.strip())
-    return {"vqa_answers": [a for a, _ in counts.most_common(config.vqa_max_answers)]}
+    return {"answers": [a for a, _ in counts.most_common(config.task("VQA").max_answers)]}
 
 
 def answer_targets(answers: list[str], index: dict[str, int], n: int) -> list[float] | None:
@@ -79,14 +80,14 @@ def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
         "ids": [s.id for s in samples],
         "pixels": preprocess(images, config.image_size),
         "image_keys": [image_key(s.image_path) for s in samples],
-        "questions": [question_ids(tokenizer, s.question, config.vqa_max_question_tokens)
+        "questions": [question_ids(tokenizer, s.question, config.task("VQA").max_question_tokens)
                       for s in samples],
         "answers": [answer_ids(tokenizer, s.answers[0] if s.answers else "",
-                               config.vqa_max_answer_tokens) for s in samples],
-        "max_answer_tokens": config.vqa_max_answer_tokens,
+                               config.task("VQA").max_answer_tokens) for s in samples],
+        "max_answer_tokens": config.task("VQA").max_answer_tokens,
     }
-    if config.vqa_answer_mode == "classify":
-        index = {a: i for i, a in enumerate(config.vqa_answers)}
+    if config.task("VQA").answer_mode == "classify":
+        index = {a: i for i, a in enumerate(config.task("VQA").answers)}
         targets = [answer_targets(s.answers or [], index, len(index)) for s in samples]
         batch["answer_targets"] = torch.tensor(
             [t if t is not None else [0.0] * len(index) for t in targets], dtype=torch.float32
@@ -135,32 +136,31 @@ class GlimpseClassifier(nn.Module):
 
 
 class VQAHead(nn.Module):
-    def __init__(self, config: FusionBrainConfig, model: Any) -> None:
+    def __init__(self, config: FusionBrainConfig, model: HeadModel) -> None:
         super().__init__()
         d = model.hidden_size
         self.prompt = TaskPrompt(config.prompt_tokens, d, embedding_scale(model))
-        self.answers = list(config.vqa_answers)
+        self.answers = list(config.task("VQA").answers)
         self.classifier: nn.Module | None = None
-        if config.vqa_answer_mode == "classify":
+        if config.task("VQA").answer_mode == "classify":
             # an untrained model may have no answer list yet (e.g. `fusionbrain info`)
-            self.classifier = GlimpseClassifier(model.vision.channels, model.vision.mid_channels,
+            self.classifier = GlimpseClassifier(*model.vision_channels(),
                                                 d, max(1, len(self.answers)))
 
-    def _prefixes(self, model: Any, batch: dict) -> list[list[torch.Tensor]]:
+    def _prefixes(self, model: HeadModel, batch: dict) -> list[list[torch.Tensor]]:
         img = model.encode_images(batch["pixels"], batch.get("image_keys"))
         p = self.prompt()
         return [[p, img[i], model.embed_ids(q)] for i, q in enumerate(batch["questions"])]
 
-    def _answer_logits(self, model: Any, batch: dict) -> torch.Tensor:
+    def _answer_logits(self, model: HeadModel, batch: dict) -> torch.Tensor:
         """Classify mode: (B, answers) logits from the body's state after the question."""
         assert self.classifier is not None
         if not self.answers:
-            raise UserError("model config key 'vqa_answers' is empty in classify mode: train "
+            raise UserError("model config key 'tasks.VQA.answers' is empty in classify mode: train "
                             "the model (training fills it in from the data) or list the answers")
         # maps first: their backbone pass also caches the pooled features the image tokens
         # need, so an image's first visit runs the backbone once, not twice
-        mid, last = model.vision.feature_maps(batch["pixels"].to(model.device),
-                                              batch.get("image_keys"))
+        mid, last = model.vision_feature_maps(batch["pixels"], batch.get("image_keys"))
         embeds, mask = model.assemble(self._prefixes(model, batch))
         hidden, _ = model.run_body(embeds, mask)
         # left padding: each question fills the last len(q) positions; its mean state keeps
@@ -171,7 +171,7 @@ class VQAHead(nn.Module):
         mean = (hidden * in_question[..., None]).sum(1) / lens[:, None]
         return self.classifier(torch.cat([hidden[:, -1], mean], -1), mid, last)
 
-    def forward(self, model: Any, batch: dict) -> dict[str, torch.Tensor]:
+    def forward(self, model: HeadModel, batch: dict) -> dict[str, torch.Tensor]:
         if self.classifier is None:
             return {"loss": model.lm_loss(self._prefixes(model, batch), batch["answers"])}
         logits = self._answer_logits(model, batch)
@@ -182,7 +182,7 @@ class VQAHead(nn.Module):
         loss = (per_sample * known).sum() / known.sum().clamp(min=1)
         return {"loss": loss}
 
-    def predict(self, model: Any, batch: dict, num_beams: int = 1) -> list[str]:
+    def predict(self, model: HeadModel, batch: dict, num_beams: int = 1) -> list[str]:
         if self.classifier is not None:
             best = self._answer_logits(model, batch).argmax(-1).tolist()
             return [self.answers[k] for k in best]
@@ -193,5 +193,5 @@ class VQAHead(nn.Module):
                 for ids in out]
 
 
-def build_head(config: FusionBrainConfig, model: Any) -> VQAHead:
+def build_head(config: FusionBrainConfig, model: HeadModel) -> VQAHead:
     return VQAHead(config, model)

@@ -27,6 +27,7 @@ from fusionbrain.model.vision import image_key, preprocess
 
 if TYPE_CHECKING:
     from fusionbrain.model.configuration import FusionBrainConfig
+    from fusionbrain.model.protocol import HeadModel
 
 NEEDS_VISION = True
 NMS_IOU = 0.7  # near-duplicate boxes of one phrase are merged at inference
@@ -90,7 +91,7 @@ def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
             rows_img.append(i)
             rows_phrase.append(phrase)
             ids = tokenizer(" " + " ".join(phrase.split()), add_special_tokens=False)["input_ids"]
-            rows_ids.append(ids[: config.zsod_max_phrase_tokens])
+            rows_ids.append(ids[: config.task("zsOD").max_phrase_tokens])
             rel = [to_relative(b, *im.size) for b in (boxes or []) if len(b) >= 4]
             rows_boxes.append(torch.tensor([b for b in rel if b[2] > 0 and b[3] > 0],
                                            dtype=torch.float32).reshape(-1, 4))
@@ -153,18 +154,17 @@ def positive_cells(boxes: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, t
 
 
 class ZsODHead(nn.Module):
-    def __init__(self, config: FusionBrainConfig, model: Any) -> None:
+    def __init__(self, config: FusionBrainConfig, model: HeadModel) -> None:
         super().__init__()
         d = model.hidden_size
-        c = config.zsod_map_channels
-        vision = model.vision
+        c = config.task("zsOD").map_channels
+        channels, mid_channels = model.vision_channels()
         scale = embedding_scale(model)
         self.prompt = TaskPrompt(config.prompt_tokens, d, scale)
         self.query = TaskPrompt(1, d, scale)  # its body output is the phrase code q
         # cell features from the frozen backbone's maps
-        self.mid_in = nn.Sequential(nn.LayerNorm(vision.mid_channels),
-                                    nn.Linear(vision.mid_channels, c))
-        self.last_in = nn.Sequential(nn.LayerNorm(vision.channels), nn.Linear(vision.channels, c))
+        self.mid_in = nn.Sequential(nn.LayerNorm(mid_channels), nn.Linear(mid_channels, c))
+        self.last_in = nn.Sequential(nn.LayerNorm(channels), nn.Linear(channels, c))
         self.coord = nn.Linear(2 + 4 * len(COORD_FREQS), c)
         self.map_norm = nn.LayerNorm(c)
         self.map_conv = nn.Conv2d(c, c, 3, padding=1)  # each cell sees its neighbours
@@ -186,16 +186,15 @@ class ZsODHead(nn.Module):
             self.absent.weight.zero_()
             self.absent.bias.fill_(math.log(max(1, config.image_size // 16) ** 2))
         self.c = c
-        self.threshold = config.zsod_score_threshold
-        self.peak_ratio = config.zsod_peak_ratio
-        self.max_boxes = config.zsod_max_boxes
-        self.w_l1, self.w_giou, self.w_score = (config.zsod_loss_l1, config.zsod_loss_giou,
-                                                config.zsod_loss_score)
+        self.threshold = config.task("zsOD").score_threshold
+        self.peak_ratio = config.task("zsOD").peak_ratio
+        self.max_boxes = config.task("zsOD").max_boxes
+        self.w_l1, self.w_giou, self.w_score = (config.task("zsOD").loss_l1, config.task("zsOD").loss_giou,
+                                                config.task("zsOD").loss_score)
 
-    def _cells(self, model: Any, batch: dict) -> tuple[torch.Tensor, int, int]:
+    def _cells(self, model: HeadModel, batch: dict) -> tuple[torch.Tensor, int, int]:
         """(B, H*W, C) cell features of every image, and the grid size."""
-        mid, last = model.vision.feature_maps(batch["pixels"].to(model.device),
-                                              batch.get("image_keys"))
+        mid, last = model.vision_feature_maps(batch["pixels"], batch.get("image_keys"))
         b, _, h, w = mid.shape
         x = self.mid_in(mid.flatten(2).transpose(1, 2))
         y = self.last_in(last.flatten(2).transpose(1, 2))
@@ -207,7 +206,7 @@ class ZsODHead(nn.Module):
         x = x + self.map_conv(z).flatten(2).transpose(1, 2)
         return x, h, w
 
-    def _outputs(self, model: Any, batch: dict
+    def _outputs(self, model: HeadModel, batch: dict
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
         """Per row: cell match logits (R, HW), "absent" logit (R,), cell boxes (R, HW, 4)
         as relative cxcywh, and the grid size."""
@@ -234,7 +233,7 @@ class ZsODHead(nn.Module):
         wh = torch.sigmoid(o[..., 3:5] + math.log(BOX_PRIOR / (1 - BOX_PRIOR)))
         return logits, self.absent(q).squeeze(-1), torch.cat([xy, wh], -1), h, w
 
-    def forward(self, model: Any, batch: dict) -> dict[str, torch.Tensor]:
+    def forward(self, model: HeadModel, batch: dict) -> dict[str, torch.Tensor]:
         if not batch["row_ids"]:  # no phrase asked at all: nothing to learn, keep the graph
             zero = sum(p.sum() for p in self.parameters()) * 0.0
             return {"loss": zero}
@@ -263,7 +262,7 @@ class ZsODHead(nn.Module):
         return {"loss": loss, "loss_l1": loss_l1.detach(), "loss_giou": loss_giou.detach(),
                 "loss_score": loss_score.detach()}
 
-    def predict(self, model: Any, batch: dict, threshold: float | None = None
+    def predict(self, model: HeadModel, batch: dict, threshold: float | None = None
                 ) -> list[dict[str, list[list[float]]]]:
         if not batch["row_ids"]:
             return [{} for _ in batch["ids"]]
@@ -316,5 +315,5 @@ class ZsODHead(nn.Module):
         return out
 
 
-def build_head(config: FusionBrainConfig, model: Any) -> ZsODHead:
+def build_head(config: FusionBrainConfig, model: HeadModel) -> ZsODHead:
     return ZsODHead(config, model)

@@ -1,0 +1,32 @@
+"""HTR's config: the word-image adapter and its losses (``FusionBrainConfig.tasks["HTR"]``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from fusionbrain.tasks.base import TaskConfig
+
+
+@dataclass
+class HTRConfig(TaskConfig):
+    LEGACY_PREFIX: ClassVar[str] = "htr_"
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "tiny": {"height": 16, "max_width": 128, "channels": 16},
+    }
+    POSITIVE: ClassVar[tuple[str, ...]] = ("height", "column_group", "max_width", "channels",
+                                           "body_pool", "rnn_hidden")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("aux_ctc", "align_ce", "augment")
+
+    height: int = 32
+    column_group: int = 4  # pixels of width per image token
+    max_width: int = 384
+    channels: int = 64
+    body_pool: int = 2  # adjacent CTC columns per body token (halves HTR's body cost)
+    rnn_hidden: int = 128  # BiLSTM units per direction in the HTR adapter
+    aux_ctc: float = 0.5  # weight of the CTC loss on the adapter features alone
+    align_ce: float = 1.0  # weight of the flat-start alignment cross-entropy
+    augment: float = 0.1  # +- random horizontal stretch of HTR training images
+
+
+CONFIG = HTRConfig
