@@ -95,20 +95,21 @@ def test_ddp_two_ranks_real_model(tmp_path, data, cfg):
         from pathlib import Path
         import torch
         from fusionbrain.train.config import load_config
-        from fusionbrain.train.engine import RunSpec, train
-
-        def dump(model, info):
-            state = {{n: p.detach().clone() for n, p in model.named_parameters()
-                     if p.requires_grad}}
-            # heads' buffers (BatchNorm statistics) are saved too; DDP keeps them in step
-            state.update({{n: b.detach().clone() for n, b in model.named_buffers()
-                          if n.startswith("heads.")}})
-            torch.save(state, Path(sys.argv[1]) / f"rank{{info.rank}}.pt")
+        from fusionbrain.train.engine import RunSpec, Trainer
 
         cfg = load_config({str(cfg)!r})
         cfg.steps, cfg.eval_every, cfg.eval_at_end, cfg.sampling = 4, 0, False, "round_robin"
-        train(RunSpec(mode="fusion", data=Path({str(data)!r}), out=Path(sys.argv[1]) / "run",
-                      progress=False, on_finish=dump), cfg)
+        cfg.loader_workers = 1  # batches collated in a DataLoader worker on each rank
+        trainer = Trainer(RunSpec(mode="fusion", data=Path({str(data)!r}),
+                                  out=Path(sys.argv[1]) / "run", progress=False), cfg)
+        trainer.fit()
+        model = trainer.model
+        state = {{n: p.detach().clone() for n, p in model.named_parameters()
+                 if p.requires_grad}}
+        # heads' buffers (BatchNorm statistics) are saved too; DDP keeps them in step
+        state.update({{n: b.detach().clone() for n, b in model.named_buffers()
+                      if n.startswith("heads.")}})
+        torch.save(state, Path(sys.argv[1]) / f"rank{{trainer.info.rank}}.pt")
     """))
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",

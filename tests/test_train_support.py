@@ -52,7 +52,9 @@ class ToyModel(nn.Module):
 
     def forward(self, task, batch):
         logits = self.heads[task](torch.relu(self.body(batch["x"])))
-        return {"loss": nn.functional.cross_entropy(logits, batch["y"])}
+        loss = nn.functional.cross_entropy(logits, batch["y"])
+        # a second scalar, as real heads return their parts (HTR: ctc, aux_ctc, align_ce)
+        return {"loss": loss, "mean_logit": logits.detach().mean()}
 
     @torch.no_grad()
     def predict(self, task, samples, batch_size=16):
@@ -99,6 +101,28 @@ def toy_load_split(data_dir, split, tasks, report=True):
             for t in tasks}
 
 
+class NanToy(ToyModel):
+    """The toy whose VQA loss is NaN (a diverged head)."""
+
+    def forward(self, task, batch):
+        out = super().forward(task, batch)
+        if task == "VQA":
+            out["loss"] = out["loss"] * float("nan")
+        return out
+
+
+class ToyBaseline:
+    """A trivial baseline for the toy tasks: always class 0."""
+
+    @staticmethod
+    def fit(samples):
+        return 0
+
+    @staticmethod
+    def predict(state, samples):
+        return [state for _ in samples]
+
+
 class ToyFormats:
     @staticmethod
     def prediction_json(samples, outputs):
@@ -122,7 +146,9 @@ def patch() -> None:
     real = engine.task_module
     engine.load_split = toy_load_split
     engine.task_module = lambda t, part: (ToyFormats if part == "formats" else
-                                          ToyMetric if part == "metric" else real(t, part))
+                                          ToyMetric if part == "metric" else
+                                          ToyBaseline if part == "baseline" else real(t, part))
 
 
 TOY_CLASS = "test_train_support:ToyModel"
+NAN_CLASS = "test_train_support:NanToy"

@@ -44,6 +44,15 @@ class TrainConfig:
     sampling: str = "temperature"
     temperature: float = 2.0
     task_weights: dict[str, float] = field(default_factory=dict)
+    # how much of each task to train: "fixed" (the sampling rule above) or "gap" (automatic,
+    # from each task's margin over its trivial baseline on a validation slice; see
+    # fusionbrain.train.balancer)
+    balancer: str = "fixed"
+    balance_every: int = 75  # gap: steps between updates
+    balance_samples: int = 48  # gap: first N validation samples per task
+    balance_tau: float = 0.05  # gap: a margin of tau over the baseline divides the weight by e
+    balance_floor: float = 0.05  # gap: the least weight of a task (before normalising)
+    loader_workers: int = 0  # DataLoader workers collating batches (0: the training thread)
     seed: int = 0
     eval_every: int = 0  # steps between validations (0: only at the end)
     eval_max_samples: int = 64  # per task, the first N of the valid split
@@ -146,6 +155,17 @@ class TrainConfig:
         need(isinstance(self.sampling, str) and self.sampling in RULES, "sampling",
              f"must be one of {', '.join(RULES)}")
         need(number(self.temperature, 0, above=True), "temperature", "must be a number > 0")
+        from fusionbrain.train.balancer import BALANCERS
+
+        need(isinstance(self.balancer, str) and self.balancer in BALANCERS, "balancer",
+             f"must be one of {', '.join(BALANCERS)}")
+        need(whole(self.balance_every, 1), "balance_every", "must be an integer >= 1")
+        need(whole(self.balance_samples, 1), "balance_samples", "must be an integer >= 1")
+        need(number(self.balance_tau, 0, above=True), "balance_tau", "must be a number > 0")
+        need(number(self.balance_floor, 0) and self.balance_floor < 1, "balance_floor",
+             "must be a number in [0, 1)")
+        need(whole(self.loader_workers, 0) and self.loader_workers <= 64, "loader_workers",
+             "must be an integer in [0, 64]")
         need(whole(self.seed, 0) and self.seed < 2**31, "seed",
              "must be an integer in [0, 2**31)")
         need(whole(self.eval_every, 0), "eval_every", "must be an integer >= 0")
@@ -205,5 +225,19 @@ def load_config(path: str | os.PathLike[str] | None) -> TrainConfig:
 
 
 def configs_dir() -> Path:
-    """The repository's ``configs/`` folder (for the main job and the experiment)."""
-    return Path(__file__).resolve().parents[3] / "configs"
+    """The configs shipped in the package (``fusionbrain/configs/``, package data; the
+    repository's ``configs/`` is a link to it)."""
+    return Path(__file__).resolve().parents[1] / "configs"
+
+
+DEFAULT_CONFIG = "cpu-main.json"
+
+
+def default_config_path() -> Path:
+    """The main job's config. Missing means a broken install: say so rather than fall back
+    to a random tiny model that trains "fine" and learns nothing."""
+    p = configs_dir() / DEFAULT_CONFIG
+    if not p.is_file():
+        raise UserError("the package's training configs are missing (a broken install: "
+                        "reinstall fusionbrain, or pass --config FILE)", path=p)
+    return p

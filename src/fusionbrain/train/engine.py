@@ -1,8 +1,11 @@
 """The training engine: one loop for Fusion and Single-task modes, DDP-ready.
 
 Fusion: each optimizer step trains one task, drawn by :class:`TaskSampler` from a seed shared
-by all ranks (so every rank runs the same head and DDP reduces the same gradients). Single: the
-same loop with one task. Nothing here names a task: tasks come from the registry and the data.
+by all ranks (so every rank runs the same head and DDP reduces the same gradients), with the
+mix set by the config's balancer (:mod:`fusionbrain.train.balancer`). Single: the same loop
+with one task. Nothing here names a task: tasks come from the registry and the data.
+Processes and seeds live in :mod:`~fusionbrain.train.distributed`, batches in
+:mod:`~fusionbrain.train.loader`, the loop's counters in :mod:`~fusionbrain.train.state`.
 """
 
 from __future__ import annotations
@@ -12,10 +15,9 @@ import importlib
 import json
 import math
 import os
-import random
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,89 +28,27 @@ from torch import nn
 from fusionbrain.errors import UserError
 from fusionbrain.tasks import TASKS, check_task, task_module
 from fusionbrain.train import checkpoint as ckpt_lib
+from fusionbrain.train.balancer import GapBalancer
 from fusionbrain.train.config import TrainConfig
+from fusionbrain.train.distributed import (
+    all_true,
+    barrier,
+    broadcast,
+    init_distributed,
+    seed_step,
+    to_device,
+)
 from fusionbrain.train.energy import format_energy, meter_from_config
+from fusionbrain.train.loader import StepBatches
+from fusionbrain.train.predict import predict_task
 from fusionbrain.train.sampler import TaskSampler, mix_summary
+from fusionbrain.train.state import TrainState
 from fusionbrain.utils.io import atomic_open, json_type, read_json, write_json_atomic
 
 RUN_CONFIG = "run_config.json"
 SUMMARY = "summary.json"
 LOG = "log.jsonl"
 ENERGY = "energy.json"
-
-
-# -- processes and devices -----------------------------------------------------------------
-
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    device: torch.device = torch.device("cpu")
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.world > 1
-
-
-def init_distributed(device_pref: str = "auto") -> DistInfo:
-    """Join the torchrun process group when launched by torchrun (WORLD_SIZE > 1).
-
-    gloo on CPU, nccl on CUDA; each rank uses the GPU of its LOCAL_RANK.
-    """
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    use_cuda = torch.cuda.is_available() if device_pref == "auto" else device_pref == "cuda"
-    if device_pref == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' requested but CUDA is not available")
-    if use_cuda:
-        torch.cuda.set_device(local % torch.cuda.device_count())
-        device = torch.device("cuda", local % torch.cuda.device_count())
-    else:
-        device = torch.device("cpu")
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    return DistInfo(rank=rank, world=world, local_rank=local, device=device)
-
-
-def barrier(info: DistInfo) -> None:
-    if info.distributed:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-def to_device(obj: Any, device: torch.device) -> Any:
-    """Move every tensor in a (nested) batch to ``device``; other values stay as they are."""
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device, non_blocking=True)
-    if isinstance(obj, dict):
-        return {k: to_device(v, device) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [to_device(v, device) for v in obj]
-    if isinstance(obj, tuple):
-        return tuple(to_device(v, device) for v in obj)
-    return obj
-
-
-def seed_step(seed: int, step: int, rank: int) -> None:
-    """Seed every RNG from (seed, step, rank): a resumed run draws what a straight run drew."""
-    s = (seed * 1_000_003 + step * 9_973 + rank * 101) % (2**31 - 1)
-    random.seed(s)
-    torch.manual_seed(s)
-    try:
-        import numpy as np
-
-        np.random.seed(s)
-    except ImportError:  # numpy is a dependency; guarded only for odd installs
-        pass
 
 
 # -- model ---------------------------------------------------------------------------------
@@ -208,10 +148,6 @@ def load_model(path: str | os.PathLike[str], model_class: str | None = None) -> 
     return import_class(spec or DEFAULT_MODEL_CLASS).from_pretrained(model_dir)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model
-
-
 # -- optimizer and schedule -------------------------------------------------------------
 
 def make_optimizer(model: nn.Module, tasks: list[str], cfg: TrainConfig
@@ -280,22 +216,6 @@ def load_split(data_dir: Path, split: str, tasks: list[str], report: bool = True
 
 # -- prediction and validation ----------------------------------------------------------
 
-def predict_task(model: nn.Module, task: str, samples: list, batch_size: int,
-                 progress: Callable[[int], None] | None = None) -> list:
-    """``model.predict`` in chunks (for the progress bar), under bf16 autocast on CUDA."""
-    out: list = []
-    dev = getattr(model, "device", torch.device("cpu"))
-    ctx = (torch.autocast("cuda", dtype=torch.bfloat16) if getattr(dev, "type", "") == "cuda"
-           else contextlib.nullcontext())
-    with ctx:
-        for start in range(0, len(samples), batch_size):
-            chunk = samples[start:start + batch_size]
-            out.extend(model.predict(task, chunk, batch_size=batch_size))
-            if progress:
-                progress(len(chunk))
-    return out
-
-
 def evaluate(model: nn.Module, valid: dict[str, list], *, profile: str = "aij2021",
              batch_size: int = 16, max_samples: int | None = None) -> dict[str, Any]:
     """Challenge metrics on validation samples: predict → prediction/truth dicts → score."""
@@ -313,6 +233,22 @@ def evaluate(model: nn.Module, valid: dict[str, list], *, profile: str = "aij202
     return {"tasks": scores, "S": integral_score({t: r["score"] for t, r in scores.items()})}
 
 
+
+
+def baseline_scores(train_sets: dict[str, list], valid: dict[str, list], *,
+                    profile: str = "aij2021") -> dict[str, float]:
+    """Each task's trivial baseline (fitted on train) scored on the ``valid`` samples."""
+    out = {}
+    for task, samples in valid.items():
+        base = task_module(task, "baseline")
+        outputs = base.predict(base.fit(train_sets[task]), samples)
+        fmt = task_module(task, "formats")
+        res = task_module(task, "metric").score(fmt.prediction_json(samples, outputs),
+                                                fmt.truth_json(samples), profile=profile)
+        out[task] = float(res["score"])
+    return out
+
+
 # -- the loop -------------------------------------------------------------------------------
 
 @dataclass
@@ -328,8 +264,10 @@ class RunSpec:
     resume: bool = False
     stop_at: int | None = None  # stop after this step as if killed (checkpoint written)
     progress: bool = True
-    # called on every rank with the trained model at the end (tests compare ranks with it)
-    on_finish: Callable[[nn.Module, DistInfo], None] | None = None
+
+
+class NonFiniteLoss(UserError):
+    """The loss became NaN or infinite: training stops before the update is applied."""
 
 
 class JsonLog:
@@ -394,253 +332,403 @@ def total_steps(cfg: TrainConfig, spec: RunSpec, sizes: dict[str, int], world: i
     return int(cfg.steps)
 
 
-def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
-    """Train (or resume) a run; returns its summary (also written to ``RUN/summary.json``)."""
-    out = spec.out
-    data = spec.data
-    saved = None
-    if spec.resume:
+@dataclass
+class Resume:
+    """Where a run continues: its saved run config and its last checkpoint's state."""
+
+    saved: dict[str, Any]  # run_config.json
+    ckpt: Path | None = None  # RUN/last (None until checked)
+    state: dict[str, Any] | None = None
+
+    @classmethod
+    def read(cls, spec: RunSpec, cfg: TrainConfig) -> tuple[Resume | None, TrainConfig]:
+        """On --resume, the run's own config, mode, task and data win over the command
+        line's (``spec`` is updated); a new run must not overwrite an old one."""
+        out = spec.out
+        if not spec.resume:
+            if (out / RUN_CONFIG).exists():
+                raise UserError("a run already exists here; pass --resume to continue it, "
+                                "or choose another --out", path=out)
+            return None, cfg
         if not (out / RUN_CONFIG).exists():
             raise UserError("nothing to resume (no run_config.json)", path=out)
         saved = read_run_config(out / RUN_CONFIG)
         cfg = TrainConfig.from_dict(saved["config"], source=str(out / RUN_CONFIG))
         spec.mode, spec.task = saved["mode"], saved.get("task")
-        data = Path(saved["data"]) if spec.data is None else spec.data
-    # Only now, with the run's own config on --resume: a resumed run must use the thread
-    # count (and device) of the run it continues, or CPU reductions split differently and
-    # the weights drift from a straight run's by an ulp per step.
-    info = init_distributed(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
-    if saved is not None:
-        if (out / SUMMARY).exists() and read_json(out / SUMMARY, expect=dict).get("complete") \
-                and (spec.steps is None or spec.steps == saved["steps"]):
-            if info.is_main:
-                print(f"run already complete: {out / SUMMARY}")
-            return read_json(out / SUMMARY, expect=dict)
-    elif (out / RUN_CONFIG).exists():
-        raise UserError("a run already exists here; pass --resume to continue it, "
-                        "or choose another --out", path=out)
-    # Everything that can be checked cheaply is checked before the data and model load.
-    model_cls = import_class(cfg.model_class)
-    if info.is_main:
-        _check_writable(out)
-    ckpt = ckpt_lib.checkpoint_dir(out, "last") if spec.resume else None
-    if spec.resume and ckpt is None:
-        raise UserError("nothing to resume: the run stopped before its first checkpoint "
-                        "(delete the folder and start again)", path=out)
-    state = ckpt_lib.load_state(ckpt) if ckpt is not None else None
-    if data is None or not Path(data).is_dir():
-        raise UserError("data folder not found (build it with `fusionbrain data build`)",
-                        path=data)
-    data = Path(data)
-    tasks = _resolve_tasks(spec, cfg)
-    train_sets = load_split(data, "train", tasks, report=info.is_main)
-    if not train_sets:
-        raise UserError(f"no training samples for {', '.join(tasks)} "
-                        f"(expected {data}/train/<TASK>/samples.jsonl)", path=data)
-    missing = [t for t in tasks if t not in train_sets]
-    if spec.mode == "single" and missing:
-        raise UserError(f"no training samples for task {tasks[0]}", path=data / "train" / tasks[0])
-    tasks = [t for t in tasks if t in train_sets]
-    valid_sets = load_split(data, "valid", tasks, report=info.is_main)
-    sizes = {t: len(v) for t, v in train_sets.items()}
-    steps = saved["steps"] if saved and spec.steps is None else \
-        total_steps(cfg, spec, sizes, info.world)
-    warmup = int(cfg.warmup if cfg.warmup >= 1 else round(cfg.warmup * steps))
+        if spec.data is None:
+            spec.data = Path(saved["data"])
+        return cls(saved), cfg
 
-    # model
-    if ckpt is not None:
-        model = model_cls.from_pretrained(ckpt / ckpt_lib.MODEL_DIR)
-    else:
-        # Seeded: a model's random initial weights depend only on the config's seed.
-        seed_step(cfg.seed, -1, 0)
-        model = build_model(cfg, tasks if spec.mode == "single" else None, train_sets)
-    model.to(info.device)
-    model.train()
-    opt, n_trainable = make_optimizer(model, tasks, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, steps, warmup, cfg.min_lr_ratio))
-    sampler = TaskSampler(sizes, rule=cfg.sampling, temperature=cfg.temperature, seed=cfg.seed,
-                          weights=cfg.task_weights)
-    start, best_s, best_step, mix, elapsed0 = 0, -math.inf, None, {t: 0 for t in tasks}, 0.0
-    samples_done = 0
-    if ckpt is not None and state is not None:
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        sampler.load_state_dict(state["sampler"])
-        ckpt_lib.set_rng_state(state["rng"])
-        start = int(state["step"])
-        best_s = float(state.get("best_S", -math.inf))
-        best_step = state.get("best_step")
-        mix = {t: int(state.get("mix", {}).get(t, 0)) for t in tasks}
-        elapsed0 = float(state.get("elapsed_s", 0.0))
-        samples_done = int(state.get("samples", 0))
-        if steps != state.get("steps_total", steps):
-            # a longer (or shorter) run: keep the optimizer, stretch the schedule
-            sched = torch.optim.lr_scheduler.LambdaLR(
-                opt, lambda s: lr_factor(s, steps, warmup, cfg.min_lr_ratio),
-                last_epoch=start - 1)
+    def finished(self, spec: RunSpec) -> dict[str, Any] | None:
+        """The run's summary when it is complete (and not asked for another length)."""
+        path = spec.out / SUMMARY
+        if path.exists() and read_json(path, expect=dict).get("complete") \
+                and (spec.steps is None or spec.steps == self.saved["steps"]):
+            return read_json(path, expect=dict)
+        return None
 
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt_lib.clean_stale_temps(out)
-        write_json_atomic(out / RUN_CONFIG, {
-            "mode": spec.mode, "task": spec.task, "tasks": tasks, "data": str(data.resolve()),
-            "steps": steps, "warmup": warmup, "world": info.world, "sizes": sizes,
-            "config": cfg.to_dict()}, indent=2)
-    log = JsonLog(out / LOG, info.is_main)
-    log.truncate_after(start)
+    def load_checkpoint(self, out: Path) -> None:
+        self.ckpt = ckpt_lib.checkpoint_dir(out, "last")
+        if self.ckpt is None:
+            raise UserError("nothing to resume: the run stopped before its first checkpoint "
+                            "(delete the folder and start again)", path=out)
+        self.state = ckpt_lib.load_state(self.ckpt)
 
-    net: nn.Module = model
-    if info.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
 
-        # Each step runs one head: the other heads' parameters get no gradient.
-        net = DDP(model, device_ids=[info.device.index] if info.device.type == "cuda" else None,
-                  find_unused_parameters=cfg.ddp_find_unused_parameters)
-    use_bf16 = bool(cfg.bf16) and info.device.type == "cuda"
-    # Only rank 0 tracks: CodeCarbon's machine mode already covers every local process.
-    meter = meter_from_config(cfg.energy, out, enabled=info.is_main)
-    trainable = [p for g in opt.param_groups for p in g["params"]]
-    ema: dict[str, float] = {}
-    bar = None
-    if info.is_main and spec.progress:
-        from tqdm import tqdm
+class Trainer:
+    """One training run: build (or restore) everything, then :meth:`fit`.
 
-        bar = tqdm(total=steps, initial=start, desc=f"{spec.mode}", unit="step",
-                   dynamic_ncols=True, mininterval=1.0)
-    last_eval: dict[str, Any] | None = None
-    t_run = time.perf_counter()
-    stop = min(steps, spec.stop_at) if spec.stop_at else steps
+    The loop reads: draw the next stretch of batches; for each step, forward/backward the
+    step's task, check the loss, update, log; between stretches, rebalance the task mix,
+    validate, checkpoint. Everything a resumed run needs is in :meth:`_checkpoint_state`
+    and comes back in :meth:`_restore`.
+    """
 
-    def do_eval(step: int) -> dict[str, Any] | None:
-        nonlocal best_s, best_step
-        result = None
-        if info.is_main and valid_sets:
-            with meter.phase("eval"):
-                result = evaluate(model, valid_sets, profile=cfg.profile,
-                                  batch_size=cfg.predict_batch_size,
-                                  max_samples=cfg.eval_max_samples)
-            model.train()
-            log.write({"event": "eval", "step": step, **result})
-            if bar is not None:
-                bar.write(f"step {step}: valid S {result['S']:.3f}  " + "  ".join(
-                    f"{t} {r['score']:.3f}" for t, r in result["tasks"].items()))
-            if result["S"] > best_s:
-                best_s, best_step = float(result["S"]), step
-                ckpt_lib.save_checkpoint(out, "best", model, info={
-                    "step": step, "valid": result, "mode": spec.mode, "tasks": tasks})
-        barrier(info)
-        return result
-
-    def save_last(step: int) -> None:
+    def __init__(self, spec: RunSpec, cfg: TrainConfig) -> None:
+        resume, cfg = Resume.read(spec, cfg)
+        self.spec, self.cfg = spec, cfg
+        # Only now, with the run's own config on --resume: a resumed run must use the thread
+        # count (and device) of the run it continues, or CPU reductions split differently
+        # and the weights drift from a straight run's by an ulp per step.
+        self.info = info = init_distributed(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(int(cfg.threads))
+        self.finished = resume.finished(spec) if resume is not None else None
+        if self.finished is not None:
+            return
+        # Everything that can be checked cheaply is checked before the data and model load.
+        model_cls = import_class(cfg.model_class)
         if info.is_main:
-            state = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "sampler": sampler.state_dict(), "rng": ckpt_lib.rng_state(),
-                     "step": step, "steps_total": steps, "best_S": best_s,
-                     "best_step": best_step, "mix": mix, "samples": samples_done,
-                     "elapsed_s": elapsed0 + time.perf_counter() - t_run}
-            ckpt_lib.save_checkpoint(out, "last", model, state=state, info={
-                "step": step, "steps_total": steps, "mode": spec.mode, "tasks": tasks})
-            meter.save(out / ENERGY)  # a killed run keeps the energy measured so far
-        barrier(info)
+            _check_writable(spec.out)
+        if resume is not None:
+            resume.load_checkpoint(spec.out)
+        if spec.data is None or not Path(spec.data).is_dir():
+            raise UserError("data folder not found (build it with `fusionbrain data build`)",
+                            path=spec.data)
+        self.data = data = Path(spec.data)
+        self.tasks, self.train_sets, self.valid_sets = self._load_data(data)
+        sizes = {t: len(v) for t, v in self.train_sets.items()}
+        self.steps = resume.saved["steps"] if resume and spec.steps is None else \
+            total_steps(cfg, spec, sizes, info.world)
+        self.warmup = int(cfg.warmup if cfg.warmup >= 1 else round(cfg.warmup * self.steps))
 
-    try:
-        with meter.phase("train"):
-            t_last, n_last = time.perf_counter(), 0
-            for step in range(start, stop):
-                task = sampler.task_for_step(step)
-                seed_step(cfg.seed, step, info.rank)
-                bs = cfg.batch_for(task)
-                weight = float(cfg.loss_weights.get(task, 1.0))
-                loss_sum = 0.0
-                for micro in range(cfg.grad_accum):
-                    idx = sampler.next_indices(task, bs, rank=info.rank, world=info.world)
-                    batch = model.collate(task, [train_sets[task][i] for i in idx])
-                    batch = to_device(batch, info.device)
-                    sync = (micro == cfg.grad_accum - 1) or not info.distributed
-                    ctx = contextlib.nullcontext() if sync else net.no_sync()
-                    with ctx, torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-                        res = net(task, batch)
-                        loss = res["loss"].float() * weight / cfg.grad_accum
-                    loss.backward()
-                    loss_sum += float(loss.detach())
-                if cfg.max_grad_norm and cfg.max_grad_norm > 0:
-                    gnorm = float(torch.nn.utils.clip_grad_norm_(
-                        [p for p in trainable if p.grad is not None], cfg.max_grad_norm))
-                else:
-                    gnorm = float("nan")
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                mix[task] += 1
-                n = bs * info.world * cfg.grad_accum
-                samples_done += n
-                n_last += n
-                ema[task] = loss_sum if task not in ema else 0.9 * ema[task] + 0.1 * loss_sum
-                done = step + 1
-                log.write({"event": "step", "step": done, "task": task, "loss": loss_sum,
-                           "grad_norm": gnorm, "lr": sched.get_last_lr()[0], "samples": n})
-                if bar is not None:
-                    now = time.perf_counter()
-                    rate = n_last / max(1e-9, now - t_last)
-                    if now - t_last > 5:
-                        t_last, n_last = now, 0
-                    bar.set_postfix_str(
-                        f"{task} | mix {mix_summary(mix, tasks)} | loss " + " ".join(
-                            f"{t}:{v:.3f}" for t, v in ema.items()) + f" | {rate:.1f} samples/s",
-                        refresh=False)
-                    bar.update(1)
-                is_eval = cfg.eval_every and done % cfg.eval_every == 0 and done < steps
-                if is_eval:
-                    last_eval = do_eval(done)
-                if done == stop and stop < steps:
-                    save_last(done)  # "killed" here: the resumed run continues from this step
-                elif (is_eval or (cfg.save_every and done % cfg.save_every == 0)) and done < steps:
-                    save_last(done)
-        if stop < steps:
+        if resume is not None:
+            self.model = model_cls.from_pretrained(resume.ckpt / ckpt_lib.MODEL_DIR)
+        else:
+            # Seeded: a model's random initial weights depend only on the config's seed.
+            seed_step(cfg.seed, -1, 0)
+            self.model = build_model(cfg, self.tasks if spec.mode == "single" else None,
+                                     self.train_sets)
+        self.model.to(info.device)
+        self.model.train()
+        self.opt, self.n_trainable = make_optimizer(self.model, self.tasks, cfg)
+        self.sched = self._scheduler()
+        self.balancer = self._balancer()
+        self.sampler = TaskSampler(
+            sizes, rule="weighted" if self.balancer else cfg.sampling,
+            temperature=cfg.temperature, seed=cfg.seed,
+            weights=self.balancer.initial_weights() if self.balancer else cfg.task_weights)
+        self.state = TrainState.start(self.tasks)
+        if resume is not None:
+            self._restore(resume.state)
+        elif self.balancer is not None and info.is_main:
+            self.balancer.baseline = baseline_scores(self.train_sets, self.balance_slices,
+                                                     profile=cfg.profile)
+
+        if info.is_main:
+            spec.out.mkdir(parents=True, exist_ok=True)
+            ckpt_lib.clean_stale_temps(spec.out)
+            write_json_atomic(spec.out / RUN_CONFIG, {
+                "mode": spec.mode, "task": spec.task, "tasks": self.tasks,
+                "data": str(data.resolve()), "steps": self.steps, "warmup": self.warmup,
+                "world": info.world, "sizes": sizes, "config": cfg.to_dict()}, indent=2)
+        self.log = JsonLog(spec.out / LOG, info.is_main)
+        self.log.truncate_after(self.state.step)
+        self.net: nn.Module = self.model
+        if info.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            # Each step runs one head: the other heads' parameters get no gradient.
+            self.net = DDP(self.model, device_ids=[info.device.index]
+                           if info.device.type == "cuda" else None,
+                           find_unused_parameters=cfg.ddp_find_unused_parameters)
+        self.batches = StepBatches(self.model, self.train_sets, self.sampler,
+                                   batch_for=cfg.batch_for, grad_accum=cfg.grad_accum,
+                                   seed=cfg.seed, info=info, workers=cfg.loader_workers)
+        self.trainable = [p for g in self.opt.param_groups for p in g["params"]]
+        # Only rank 0 tracks: CodeCarbon's machine mode already covers every local process.
+        self.meter = meter_from_config(cfg.energy, spec.out, enabled=info.is_main)
+        self.last_eval: dict[str, Any] | None = None
+        self.t_run = time.perf_counter()
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def _load_data(self, data: Path) -> tuple[list[str], dict[str, list], dict[str, list]]:
+        tasks = _resolve_tasks(self.spec, self.cfg)
+        report = self.info.is_main
+        train_sets = load_split(data, "train", tasks, report=report)
+        if not train_sets:
+            raise UserError(f"no training samples for {', '.join(tasks)} "
+                            f"(expected {data}/train/<TASK>/samples.jsonl)", path=data)
+        if self.spec.mode == "single" and tasks[0] not in train_sets:
+            raise UserError(f"no training samples for task {tasks[0]}",
+                            path=data / "train" / tasks[0])
+        tasks = [t for t in tasks if t in train_sets]
+        return tasks, train_sets, load_split(data, "valid", tasks, report=report)
+
+    def _scheduler(self) -> torch.optim.lr_scheduler.LambdaLR:
+        steps, warmup, ratio = self.steps, self.warmup, self.cfg.min_lr_ratio
+        return torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_factor(s, steps, warmup, ratio))
+
+    def _balancer(self) -> GapBalancer | None:
+        cfg = self.cfg
+        if cfg.balancer != "gap" or len(self.tasks) < 2:
+            return None
+        self.balance_slices = {t: v[:cfg.balance_samples] for t, v in self.valid_sets.items()}
+        return GapBalancer(self.tasks, every=cfg.balance_every, tau=cfg.balance_tau,
+                           floor=cfg.balance_floor)
+
+    def _checkpoint_state(self) -> dict[str, Any]:
+        return {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+                "sampler": self.sampler.state_dict(), "rng": ckpt_lib.rng_state(),
+                "steps_total": self.steps, **self.state.state_dict(),
+                "elapsed_s": self.state.elapsed_s + time.perf_counter() - self.t_run,
+                "balancer": self.balancer.state_dict() if self.balancer else None}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Resume: every piece of :meth:`_checkpoint_state` back in place."""
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["sampler"])
+        ckpt_lib.set_rng_state(state["rng"])
+        self.state.load_state_dict(state)
+        if self.balancer is not None and state.get("balancer"):
+            self.balancer.load_state_dict(state["balancer"])
+        if self.steps != state.get("steps_total", self.steps):
+            # a longer (or shorter) run: keep the optimizer, stretch the schedule
+            steps, warmup, ratio = self.steps, self.warmup, self.cfg.min_lr_ratio
+            self.sched = torch.optim.lr_scheduler.LambdaLR(
+                self.opt, lambda s: lr_factor(s, steps, warmup, ratio),
+                last_epoch=self.state.step - 1)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def fit(self) -> dict[str, Any]:
+        """Train to the end (or to ``--stop-at``); returns the summary."""
+        if self.finished is not None:
+            if self.info.is_main:
+                print(f"run already complete: {self.spec.out / SUMMARY}")
+            return self.finished
+        steps = self.steps
+        stop = min(steps, self.spec.stop_at) if self.spec.stop_at else steps
+        bar = self._progress_bar()
+        try:
+            with self.meter.phase("train"):
+                while self.state.step < stop:
+                    for step, task, batches in self.batches.between(self.state.step,
+                                                                    self._pause_after(stop)):
+                        self._train_step(step, task, batches, bar)
+                    self._between_steps(self.state.step, stop)
+            if stop < steps:
+                return {"complete": False, "step": stop, "steps": steps}
+            if self.cfg.eval_at_end:
+                self._validate(steps)
+            self._save_last(steps)
+        finally:
             if bar is not None:
                 bar.close()
-            meter.close()
-            if info.is_main:
-                meter.save(out / ENERGY)
-            return {"complete": False, "step": stop, "steps": steps}
-        if cfg.eval_at_end:
-            last_eval = do_eval(steps)
-        save_last(steps)
-    finally:
+            self.meter.close()
+            if self.info.is_main and stop < steps:
+                self.meter.save(self.spec.out / ENERGY)
+        return self._summary()
+
+    def _pause_after(self, stop: int) -> int:
+        """The next step after which the loop must stop drawing batches: a balancer update
+        (the mix changes), a validation or a checkpoint (the sampler state is saved)."""
+        cfg = self.cfg
+        for done in range(self.state.step + 1, stop):
+            if (self.balancer and self.balancer.due(done, self.steps)) or self._is_eval(done) \
+                    or (cfg.save_every and done % cfg.save_every == 0):
+                return done
+        return stop
+
+    def _is_eval(self, done: int) -> bool:
+        return bool(self.cfg.eval_every) and done % self.cfg.eval_every == 0 and done < self.steps
+
+    def _train_step(self, step: int, task: str, batches: list[dict], bar: Any) -> None:
+        cfg, info = self.cfg, self.info
+        seed_step(cfg.seed, step, info.rank)
+        weight = float(cfg.loss_weights.get(task, 1.0))
+        use_bf16 = bool(cfg.bf16) and info.device.type == "cuda"
+        loss_sum = 0.0
+        parts: dict[str, float] = {}
+        for micro, batch in enumerate(batches):
+            sync = micro == len(batches) - 1 or not info.distributed
+            ctx = contextlib.nullcontext() if sync else self.net.no_sync()
+            with ctx, torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+                res = self.net(task, to_device(batch, info.device))
+                loss = res["loss"].float() * weight / len(batches)
+            loss.backward()
+            loss_sum += float(loss.detach())
+            for k, v in res.items():
+                if k != "loss" and (isinstance(v, (int, float)) or
+                                    (isinstance(v, torch.Tensor) and v.numel() == 1)):
+                    parts[k] = parts.get(k, 0.0) + float(v) / len(batches)
+        if not all_true(info, math.isfinite(loss_sum)):
+            self.opt.zero_grad(set_to_none=True)
+            last = ckpt_lib.checkpoint_dir(self.spec.out, "last")
+            raise NonFiniteLoss(
+                f"step {step + 1} ({task}): the loss is not finite (loss {loss_sum}"
+                + "".join(f", {k} {v}" for k, v in parts.items())
+                + "); stopped before applying it. Lower lr (or lr_groups) or raise "
+                "max_grad_norm's clipping; "
+                + (f"the last good checkpoint is {last}" if last else "no checkpoint yet"),
+                path=self.spec.out)
+        if cfg.max_grad_norm and cfg.max_grad_norm > 0:
+            gnorm = float(torch.nn.utils.clip_grad_norm_(
+                [p for p in self.trainable if p.grad is not None], cfg.max_grad_norm))
+        else:
+            gnorm = float("nan")
+        self.opt.step()
+        self.sched.step()
+        self.opt.zero_grad(set_to_none=True)
+        n = cfg.batch_for(task) * info.world * len(batches)
+        self.state.advance(task, n)
+        rec = {"event": "step", "step": step + 1, "task": task, "loss": loss_sum,
+               "grad_norm": gnorm, "lr": self.sched.get_last_lr()[0], "samples": n}
+        if parts:
+            rec["parts"] = parts
+        self.log.write(rec)
         if bar is not None:
-            bar.close()
-        meter.close()
+            bar.step(task, loss_sum, n, self.state.mix)
 
-    if spec.on_finish is not None:
-        spec.on_finish(model, info)
-    summary: dict[str, Any] = {}
-    if info.is_main:
-        energy = meter.save(out / ENERGY)
-        counts = model.parameter_counts() if hasattr(model, "parameter_counts") else {}
-        summary = {
-            "complete": True, "mode": spec.mode, "task": spec.task, "tasks": tasks,
-            "steps": steps, "samples": samples_done, "mix": mix, "world": info.world,
-            "device": str(info.device), "train_wall_s": elapsed0 + time.perf_counter() - t_run,
-            "valid": last_eval, "best_step": best_step,
-            "best_S": best_s if best_s > -math.inf else None,
-            "trainable_parameters_optimized": n_trainable, "parameters": counts,
-            "energy": energy}
-        write_json_atomic(out / SUMMARY, summary, indent=2)
-        print(format_energy(energy))
-    barrier(info)
-    return summary
+    def _between_steps(self, done: int, stop: int) -> None:
+        """After step ``done``: rebalance, validate, checkpoint (whichever is due)."""
+        cfg = self.cfg
+        if done >= self.steps:
+            return  # the end of the run is handled by fit
+        if self.balancer is not None and self.balancer.due(done, self.steps):
+            self._rebalance(done)
+        is_eval = self._is_eval(done)
+        if is_eval:
+            self._validate(done)
+        if done == stop or is_eval or (cfg.save_every and done % cfg.save_every == 0):
+            self._save_last(done)  # at `stop` "killed": the resumed run continues from here
+
+    def _rebalance(self, done: int) -> None:
+        """Rank 0 scores the validation slices; every rank takes its new weights."""
+        rec = None
+        if self.info.is_main:
+            with self.meter.phase("eval"):
+                res = evaluate(self.model, self.balance_slices, profile=self.cfg.profile,
+                               batch_size=self.cfg.predict_batch_size)
+            self.model.train()
+            scores = {t: float(r["score"]) for t, r in res["tasks"].items()}
+            rec = self.balancer.record(done, scores, self.balancer.weights_from(scores))
+        rec = broadcast(self.info, rec)
+        if not self.info.is_main:
+            self.balancer.history.append(rec)
+        self.sampler.set_weights(rec["weights"])
+        self.log.write({"event": "balance", **rec})
+        if self.bar_writer is not None:
+            self.bar_writer(f"step {done}: mix weights " + "  ".join(
+                f"{t} {w:.2f} ({rec['scores'].get(t, float('nan')):.3f} vs "
+                f"{rec['baseline'].get(t, float('nan')):.3f})"
+                for t, w in rec["weights"].items()))
+
+    def _validate(self, step: int) -> None:
+        info = self.info
+        if info.is_main and self.valid_sets:
+            cfg = self.cfg
+            with self.meter.phase("eval"):
+                result = evaluate(self.model, self.valid_sets, profile=cfg.profile,
+                                  batch_size=cfg.predict_batch_size,
+                                  max_samples=cfg.eval_max_samples)
+            self.model.train()
+            self.log.write({"event": "eval", "step": step, **result})
+            if self.bar_writer is not None:
+                self.bar_writer(f"step {step}: valid S {result['S']:.3f}  " + "  ".join(
+                    f"{t} {r['score']:.3f}" for t, r in result["tasks"].items()))
+            if self.state.improved(result["S"], step):
+                ckpt_lib.save_checkpoint(self.spec.out, "best", self.model, info={
+                    "step": step, "valid": result, "mode": self.spec.mode,
+                    "tasks": self.tasks})
+            self.last_eval = result
+        barrier(info)
+
+    def _save_last(self, step: int) -> None:
+        if self.info.is_main:
+            ckpt_lib.save_checkpoint(self.spec.out, "last", self.model,
+                                     state=self._checkpoint_state(), info={
+                                         "step": step, "steps_total": self.steps,
+                                         "mode": self.spec.mode, "tasks": self.tasks})
+            self.meter.save(self.spec.out / ENERGY)  # a killed run keeps the energy so far
+        barrier(self.info)
+
+    def _progress_bar(self) -> _Bar | None:
+        self.bar_writer: Callable[[str], None] | None = None
+        if not (self.info.is_main and self.spec.progress):
+            return None
+        bar = _Bar(self.steps, self.state.step, self.spec.mode, self.tasks)
+        self.bar_writer = bar.write
+        return bar
+
+    def _summary(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {}
+        if self.info.is_main:
+            energy = self.meter.save(self.spec.out / ENERGY)
+            model, st = self.model, self.state
+            counts = model.parameter_counts() if hasattr(model, "parameter_counts") else {}
+            summary = {
+                "complete": True, "mode": self.spec.mode, "task": self.spec.task,
+                "tasks": self.tasks, "steps": self.steps, "samples": st.samples,
+                "mix": st.mix, "world": self.info.world, "device": str(self.info.device),
+                "train_wall_s": st.elapsed_s + time.perf_counter() - self.t_run,
+                "valid": self.last_eval, "best_step": st.best_step,
+                "best_S": st.best_S if st.best_S > -math.inf else None,
+                "balancer": self.cfg.balancer,
+                "balance_history": self.balancer.history if self.balancer else None,
+                "trainable_parameters_optimized": self.n_trainable, "parameters": counts,
+                "energy": energy}
+            write_json_atomic(self.spec.out / SUMMARY, summary, indent=2)
+            print(format_energy(energy))
+        barrier(self.info)
+        return summary
 
 
-@contextlib.contextmanager
-def quiet_threads(n: int | None) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (predict on a shared machine)."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+class _Bar:
+    """tqdm with the task mix, each task's smoothed loss and the sample rate."""
+
+    def __init__(self, total: int, initial: int, desc: str, tasks: list[str]) -> None:
+        from tqdm import tqdm
+
+        self.tqdm = tqdm(total=total, initial=initial, desc=desc, unit="step",
+                         dynamic_ncols=True, mininterval=1.0)
+        self.tasks = tasks
+        self.ema: dict[str, float] = {}
+        self.t_last, self.n_last = time.perf_counter(), 0
+
+    def step(self, task: str, loss: float, samples: int, mix: dict[str, int]) -> None:
+        self.ema[task] = loss if task not in self.ema else 0.9 * self.ema[task] + 0.1 * loss
+        now = time.perf_counter()
+        self.n_last += samples
+        rate = self.n_last / max(1e-9, now - self.t_last)
+        if now - self.t_last > 5:
+            self.t_last, self.n_last = now, 0
+        self.tqdm.set_postfix_str(
+            f"{task} | mix {mix_summary(mix, self.tasks)} | loss " + " ".join(
+                f"{t}:{v:.3f}" for t, v in self.ema.items()) + f" | {rate:.1f} samples/s",
+            refresh=False)
+        self.tqdm.update(1)
+
+    def write(self, text: str) -> None:
+        self.tqdm.write(text)
+
+    def close(self) -> None:
+        self.tqdm.close()
+
+
+def train(spec: RunSpec, cfg: TrainConfig) -> dict[str, Any]:
+    """Train (or resume) a run; returns its summary (also written to ``RUN/summary.json``)."""
+    return Trainer(spec, cfg).fit()

@@ -107,12 +107,14 @@ def ensure_test_scores(run: Path, data: Path, tasks: list[str], *, batch_size: i
                        energy: dict[str, Any] | None = None) -> dict[str, Any]:
     """Predict the test input with the run's best model and score it (cached in the run)."""
     from fusionbrain.train.energy import meter_from_config
-    from fusionbrain.train.engine import ENERGY, load_model, quiet_threads
+    from fusionbrain.train.engine import ENERGY, load_model
+    from fusionbrain.train.predict import quiet_threads
     from fusionbrain.train.predict_cli import predict_folder
 
     path = run / TEST_SCORES
     if path.exists():
         return read_json(path, expect=dict)
+    per_task: dict[str, dict[str, float]] = {}
     with quiet_threads(threads):
         model = load_model(run)
         model.eval()
@@ -120,15 +122,22 @@ def ensure_test_scores(run: Path, data: Path, tasks: list[str], *, batch_size: i
         t0 = time.perf_counter()
         try:
             with meter.phase("predict"):
-                predict_folder(model, data / "test" / "input", run / "test",
-                               batch_size=batch_size, progress=progress,
-                               tasks=[t for t in tasks if t in model.task_names])
+                # one task at a time: inference speed per task (the cost of serving it)
+                for t in [t for t in tasks if t in model.task_names]:
+                    t1 = time.perf_counter()
+                    n = predict_folder(model, data / "test" / "input", run / "test",
+                                       batch_size=batch_size, progress=progress,
+                                       tasks=[t]).get(t, 0)
+                    w = time.perf_counter() - t1
+                    per_task[t] = {"samples": n, "wall_s": w,
+                                   "samples_per_s": n / w if w > 0 else None}
         finally:
             meter.close()
     wall = time.perf_counter() - t0
     meter.save(run / ENERGY)
     scores = score_predictions(run / "test", data, [t for t in tasks if t in model.task_names])
     scores["predict_wall_s"] = wall
+    scores["predict_per_task"] = per_task
     write_json_atomic(path, scores, indent=2)
     return scores
 
@@ -175,6 +184,8 @@ def _collect(run: Path, summary: dict[str, Any], data: Path, tasks: list[str],
         else summary.get("energy", {})
     params = summary.get("parameters", {})
     return {"test": test, "train_wall_s": summary.get("train_wall_s"),
+            "predict_per_task": test.get("predict_per_task"),
+            "balance_history": summary.get("balance_history"),
             "predict_wall_s": test.get("predict_wall_s"), "steps": summary.get("steps"),
             "mix": summary.get("mix"), "energy": energy, "parameters": {
                 "total": params.get("total_parameters"),
@@ -374,3 +385,129 @@ def _charts(out: Path, tasks: list[str], cols: list[str], score: dict, s_val: di
 def _save_fig(fig: Any, path: Path) -> None:
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110)
+
+
+# -- several seeds ----------------------------------------------------------------------------
+
+def seed_folders(out: Path, cfg: TrainConfig, seeds: int) -> list[tuple[int, Path]]:
+    """``(seed, folder)`` per run: one seed keeps OUT itself; N seeds use OUT/seed-<S>."""
+    if seeds == 1:
+        return [(cfg.seed, out)]
+    return [(cfg.seed + k, out / f"seed-{cfg.seed + k}") for k in range(seeds)]
+
+
+def run_seeds(data: Path, out: Path, cfg: TrainConfig, seeds: int, **kw: Any
+              ) -> list[dict[str, Any]]:
+    """:func:`run_experiment` once per seed (``cfg.seed``, ``cfg.seed + 1``, ...)."""
+    import dataclasses
+
+    if seeds < 1:
+        raise UserError(f"--seeds must be >= 1, got {seeds}")
+    results = []
+    for seed, folder in seed_folders(out, cfg, seeds):
+        print(f"== seed {seed}: {folder}", flush=True)
+        results.append(run_experiment(data, folder, dataclasses.replace(cfg, seed=seed), **kw))
+    return results
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, 0.0
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def _pm(values: list[float], nd: int = 3) -> str:
+    m, sd = mean_sd(values)
+    return f"{m:.{nd}f} ± {sd:.{nd}f}"
+
+
+def aggregate(per_seed: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """Mean ± sd over seeds of every score and cost, and whether each task stayed above its
+    baseline on every seed (Fusion; and each Single run when there are any)."""
+    from fusionbrain.scoring import integral_score
+
+    tasks = per_seed[0]["tasks"]
+    base = per_seed[0]["baseline"]
+    agg: dict[str, Any] = {"seeds": seeds, "tasks": tasks,
+                           "baseline": {t: base["tasks"][t]["score"] for t in tasks}}
+    agg["baseline_S"] = integral_score(agg["baseline"])
+    arms = {"fusion": [r["fusion"] for r in per_seed]}
+    if all(r.get("single") for r in per_seed):
+        arms["single"] = [r["single"] for r in per_seed]
+    for arm, runs in arms.items():
+        if arm == "fusion":
+            scores = [{t: r["test"]["tasks"][t]["score"] for t in tasks} for r in runs]
+            wall = [r.get("train_wall_s") or 0.0 for r in runs]
+            kwh = [r["energy"].get("total", {}).get("kwh", 0.0) for r in runs]
+            kg = [r["energy"].get("total", {}).get("kg_co2eq", 0.0) for r in runs]
+            params = runs[0]["parameters"]
+            speed = [{t: (r.get("predict_per_task") or {}).get(t, {}).get("samples_per_s")
+                      for t in tasks} for r in runs]
+        else:
+            scores = [{t: r[t]["test"]["tasks"][t]["score"] for t in tasks} for r in runs]
+            wall = [sum(r[t].get("train_wall_s") or 0.0 for t in tasks) for r in runs]
+            kwh = [sum(r[t]["energy"].get("total", {}).get("kwh", 0.0) for t in tasks)
+                   for r in runs]
+            kg = [sum(r[t]["energy"].get("total", {}).get("kg_co2eq", 0.0) for t in tasks)
+                  for r in runs]
+            params = {"total": sum(runs[0][t]["parameters"].get("total") or 0 for t in tasks),
+                      "shared": 0,
+                      "trainable": sum(runs[0][t]["parameters"].get("trainable") or 0
+                                       for t in tasks)}
+            speed = [{t: (r[t].get("predict_per_task") or {}).get(t, {}).get("samples_per_s")
+                      for t in tasks} for r in runs]
+        agg[arm] = {
+            "scores": {t: [s[t] for s in scores] for t in tasks},
+            "S": [integral_score(s) for s in scores],
+            "above_every_seed": {t: all(s[t] > agg["baseline"][t] for s in scores)
+                                 for t in tasks},
+            "train_wall_s": wall, "kwh": kwh, "kg_co2eq": kg, "parameters": params,
+            "samples_per_s": {t: [v[t] for v in speed if v[t] is not None] for t in tasks},
+        }
+    return agg
+
+
+def write_seeds_report(out: Path, agg: dict[str, Any]) -> Path:
+    """OUT/report.md (and seeds.json) for a run over several seeds: mean ± sd."""
+    tasks, arms = agg["tasks"], [a for a in ("single", "fusion") if a in agg]
+    n = len(agg["seeds"])
+    lines = [f"# {'Fusion vs Single-task' if 'single' in agg else 'Fusion model'} over {n} "
+             f"seeds ({', '.join(map(str, agg['seeds']))})", "",
+             "Test split, challenge metrics (aij2021). mean ± sample standard deviation over "
+             "seeds; 'every seed' = above the trivial baseline on each seed.", "",
+             "| task | baseline | " + " | ".join(f"{a} | {a}: every seed" for a in arms)
+             + (" | fusion − single |" if len(arms) == 2 else ""),
+             "|---|---:|" + "---:|:---:|" * len(arms) + ("---:|" if len(arms) == 2 else "")]
+    for t in tasks:
+        row = f"| {t} | {agg['baseline'][t]:.3f} | "
+        row += " | ".join(f"{_pm(agg[a]['scores'][t])} | "
+                          f"{'yes' if agg[a]['above_every_seed'][t] else 'NO'}" for a in arms)
+        if len(arms) == 2:
+            d = [f - s for f, s in zip(agg["fusion"]["scores"][t], agg["single"]["scores"][t],
+                                       strict=True)]
+            row += f" | {_pm(d)}"
+        lines.append(row + " |")
+    lines.append(f"| **S** | {agg['baseline_S']:.3f} | " + " | ".join(
+        f"**{_pm(agg[a]['S'])}** | " for a in arms) + (" |" if len(arms) == 2 else "|"))
+    lines += ["", "| cost | " + " | ".join(arms) + " |", "|---|" + "---:|" * len(arms)]
+    for key, name, nd in (("train_wall_s", "train wall s", 0), ("kwh", "kWh", 5),
+                          ("kg_co2eq", "kg CO2eq", 6)):
+        lines.append(f"| {name} | " + " | ".join(_pm(agg[a][key], nd) for a in arms) + " |")
+    for key in ("trainable", "shared", "total"):
+        lines.append(f"| {key} params | " + " | ".join(
+            _count(agg[a]["parameters"].get(key)) for a in arms) + " |")
+    for t in tasks:
+        lines.append(f"| predict {t} samples/s | " + " | ".join(
+            _pm(agg[a]["samples_per_s"][t], 1) if agg[a]["samples_per_s"][t] else "–"
+            for a in arms) + " |")
+    if "single" in agg:
+        lines += ["", "Single = the sum of the four single-task runs (separate models, each "
+                  "with its own copy of the frozen body: no parameter is shared)."]
+    lines.append("")
+    write_json_atomic(out / "seeds.json", agg, indent=2)
+    path = out / "report.md"
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    return path

@@ -80,6 +80,14 @@ class TaskSampler:
         rng = random.Random(f"{self.seed}/task/{step}")
         return rng.choices(self.tasks, weights=[self.weights[t] for t in self.tasks])[0]
 
+    def set_weights(self, weights: dict[str, float]) -> None:
+        """New task probabilities from now on (the automatic balancer's); normalised here."""
+        if set(weights) != set(self.tasks) or any(w < 0 for w in weights.values()) \
+                or not sum(weights.values()):
+            raise ValueError(f"weights must cover {self.tasks} and not all be 0: {weights}")
+        total = float(sum(weights.values()))
+        self.weights = {t: float(weights[t]) / total for t in self.tasks}
+
     def _perm(self, task: str, epoch: int) -> list[int]:
         cached = self._perm_cache.get(task)
         if cached and cached[0] == epoch:
@@ -111,7 +119,8 @@ class TaskSampler:
 
     def state_dict(self) -> dict[str, Any]:
         return {"sizes": dict(self.sizes), "rule": self.rule, "temperature": self.temperature,
-                "seed": self.seed, "cursor": {t: list(c) for t, c in self.cursor.items()}}
+                "seed": self.seed, "cursor": {t: list(c) for t, c in self.cursor.items()},
+                "weights": dict(self.weights)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the cursors; refuse a state from a different dataset or rule."""
@@ -122,6 +131,8 @@ class TaskSampler:
                             f"seed {state.get('seed')}; now {self.sizes}, {self.rule!r}, "
                             f"{self.seed}); start a new run instead of --resume")
         self.cursor = {t: list(state["cursor"][t]) for t in self.tasks}
+        if "weights" in state:  # the balancer's latest (older checkpoints: the rule's)
+            self.set_weights(state["weights"])
 
 
 def mix_summary(counts: dict[str, int], tasks: Sequence[str]) -> str:
