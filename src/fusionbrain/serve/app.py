@@ -196,6 +196,8 @@ def create_app(settings: Settings, model: Any = None) -> FastAPI:
 
         info = app.state.store.model_version(version_id)
         with state.lock:
+            if state.version == version_id:  # loaded meanwhile (the watcher and a switch)
+                return
             state.loading = True
             try:
                 if model is not None and state.model is None and \
