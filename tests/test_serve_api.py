@@ -298,3 +298,12 @@ def test_serve_cli_errors_are_one_line(tmp_path, capsys):
     assert "at least 8 characters" in capsys.readouterr().err
     assert main(["serve", "--model", str(tmp_path / "m"), "--db", str(tmp_path / "p.db"),
                  "--port", "0"]) == 2
+
+
+def test_default_api_key_file_is_made_once_and_private(tmp_path):
+    from fusionbrain.serve.cli import api_key
+
+    key, path = api_key(None, tmp_path / "pilot" / "p.sqlite")
+    assert path == tmp_path / "pilot" / "p.sqlite.key" and len(key) >= 24
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert api_key(None, tmp_path / "pilot" / "p.sqlite") == (key, path)
