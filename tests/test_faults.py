@@ -191,10 +191,12 @@ def test_nan_outputs_are_reported_and_never_written(tmp_path, capsys):
     assert rc == 0, err
 
 
-def test_json_writer_refuses_nan(tmp_path):
+def test_json_writer_never_writes_nan(tmp_path):
     with pytest.raises(UserError, match="cannot write"):
-        write_json_atomic(tmp_path / "x.json", {"a": float("nan")})
+        write_json_atomic(tmp_path / "x.json", {"a": float("nan")}, non_finite="error")
     assert not (tmp_path / "x.json").exists()
+    write_json_atomic(tmp_path / "x.json", {"a": [float("inf"), 1.5], "b": float("nan")})
+    assert (tmp_path / "x.json").read_text() == '{"a": [null, 1.5], "b": null}'
 
 
 # --- 5. hostile values -----------------------------------------------------------------------

@@ -100,14 +100,29 @@ def ensure_folder(folder: str | os.PathLike[str]) -> Path:
     return folder
 
 
-def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | None = None) -> None:
-    """Write standard JSON (NaN/Infinity refused: other readers reject them)."""
+def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | None = None,
+                      non_finite: str = "null") -> None:
+    """Write standard JSON: NaN and infinity, which other readers (and ``score``) refuse,
+    become ``null`` (``non_finite="error"``: a :class:`UserError` instead)."""
     try:
         text = json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False)
     except ValueError as e:
-        raise UserError(f"cannot write: {e}", path=path) from None
+        if non_finite == "error":
+            raise UserError(f"cannot write: {e}", path=path) from None
+        text = json.dumps(_finite_or_null(obj), ensure_ascii=False, indent=indent,
+                          allow_nan=False)
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)
+
+
+def _finite_or_null(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
 
 
 # A pipe or FIFO that sends nothing for this long is given up on (a FIFO with no writer
