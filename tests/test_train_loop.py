@@ -159,3 +159,43 @@ def test_balancer_config_errors():
                        ("balance_floor", 1.0), ("loader_workers", -1)):
         with pytest.raises(UserError, match=key):
             TrainConfig.from_dict({key: value})
+
+
+def _results(seed: int, fusion: dict[str, float], single: dict[str, float] | None) -> dict:
+    """A results.json as run_experiment writes it (the parts aggregate reads)."""
+    energy = {"total": {"kwh": 0.001 * (seed + 1), "kg_co2eq": 0.0001}}
+
+    def arm(scores: dict[str, float]) -> dict:
+        return {"test": {"tasks": {t: {"score": v} for t, v in scores.items()}},
+                "train_wall_s": 100.0 + seed, "energy": energy,
+                "parameters": {"total": 1000, "shared": 800, "trainable": 50},
+                "predict_per_task": {t: {"samples_per_s": 10.0 + seed} for t in scores}}
+
+    res = {"tasks": list(fusion), "baseline": {"tasks": {"C2C": {"score": 0.3},
+                                                         "HTR": {"score": 0.0}}},
+           "fusion": arm(fusion)}
+    if single:
+        res["single"] = {t: arm({t: v}) for t, v in single.items()}
+    return res
+
+
+def test_seeds_aggregate_mean_sd_and_every_seed(tmp_path):
+    from fusionbrain.train.experiment import aggregate, mean_sd, write_seeds_report
+    from fusionbrain.train.main_job import seeds_table
+
+    per_seed = [_results(0, {"C2C": 0.5, "HTR": 0.1}, {"C2C": 0.6, "HTR": 0.2}),
+                _results(1, {"C2C": 0.7, "HTR": 0.0}, {"C2C": 0.6, "HTR": 0.1})]
+    agg = aggregate(per_seed, [0, 1])
+    assert agg["fusion"]["scores"]["C2C"] == [0.5, 0.7]
+    assert mean_sd(agg["fusion"]["scores"]["C2C"]) == pytest.approx((0.6, math.sqrt(0.02)))
+    assert agg["fusion"]["above_every_seed"] == {"C2C": True, "HTR": False}  # B: 0.0 on seed 1
+    assert agg["single"]["above_every_seed"] == {"C2C": True, "HTR": True}
+    assert agg["single"]["train_wall_s"] == [200.0, 202.0]  # the two runs summed
+    assert agg["single"]["parameters"]["shared"] == 0
+    assert agg["fusion"]["S"] == pytest.approx([0.6, 0.7])
+    report = write_seeds_report(tmp_path, agg).read_text()
+    assert "over 2 seeds" in report and "0.600 ± 0.141" in report and "| NO |" in report
+    assert "predict C2C samples/s" in report
+    assert json.loads((tmp_path / "seeds.json").read_text())["seeds"] == [0, 1]
+    table = seeds_table(aggregate([r | {"single": None} for r in per_seed], [0, 1]))
+    assert "every task above its baseline on every seed: NO" in table
