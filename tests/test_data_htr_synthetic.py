@@ -9,8 +9,10 @@ import pytest
 from PIL import Image
 
 from fusionbrain.data import fonts as fontlib
+from fusionbrain.errors import UserError
 from fusionbrain.tasks.htr import forms, hershey, names
 from fusionbrain.tasks.htr import synthetic as syn
+from fusionbrain.utils import io as io_lib
 
 
 def _all_fonts() -> list[fontlib.FontInfo]:
@@ -150,8 +152,8 @@ def test_no_partial_files_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def broken_replace(src: object, dst: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(syn.os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(io_lib.os, "replace", broken_replace)  # the atomic writer's rename
+    with pytest.raises(UserError, match="disk full"):
         syn.generate("train", 3, 0, tmp_path)
     assert list((tmp_path / "images").iterdir()) == []
 

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from fusionbrain.data.report import Skip, SkipReport
 from fusionbrain.data.sizes import SPLITS, check_size
 from fusionbrain.errors import UserError
+from fusionbrain.scoring import true_file_name
 from fusionbrain.utils.io import ensure_folder, read_json, write_json_atomic
 
 MANIFEST = "manifest.json"
@@ -51,7 +52,7 @@ def expected_paths(tasks: list[str]) -> list[str]:
     out = []
     for t in tasks:
         out += [f"train/{t}/samples.jsonl", f"valid/{t}/samples.jsonl", f"test/input/{t}",
-                f"test/true/true_{t}.json"]
+                f"test/true/{true_file_name(t)}"]
     return out
 
 
@@ -76,7 +77,7 @@ def build_job(task: str, split: str, size: str, seed: int, staging: str) -> dict
         # Challenge keys are "0", "1", ... (images "0.png" / "0.jpg"): renumber before writing.
         samples = [dataclasses.replace(s, id=str(i)) for i, s in enumerate(samples)]
         written = formats.write_input(samples, root / "test" / "input" / task)
-        write_json_atomic(root / "test" / "true" / f"true_{task}.json",
+        write_json_atomic(root / "test" / "true" / true_file_name(task),
                           formats.truth_json(written if written is not None else samples))
         shutil.rmtree(src, ignore_errors=True)
     langs = Counter(str(getattr(s, "lang", "") or "-") for s in samples)

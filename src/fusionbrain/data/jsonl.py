@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from fusionbrain.data.images import copy_image, image_problem
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.report import SkipReport, finish, start_report
 from fusionbrain.errors import UserError
 from fusionbrain.utils.io import (
     atomic_open,
@@ -142,9 +142,7 @@ def read_samples(cls: type[S], folder: str | os.PathLike[str],
     """
     folder = Path(folder)
     path = folder / SAMPLES_FILE
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     out: list[S] = []
     for n, rec in read_jsonl(path, report):
         try:

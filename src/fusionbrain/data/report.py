@@ -87,6 +87,14 @@ class SkipReport:
                             f"{first.reason})", path=str(source))
 
 
+def start_report(report: SkipReport | None) -> tuple[SkipReport, bool, int]:
+    """Every reader's prologue: the report to add to (the caller's, else a new one), whether
+    the reader owns it (then :func:`finish` prints it) and its size before this read."""
+    own = report is None
+    report = report if report is not None else SkipReport()
+    return report, own, len(report)
+
+
 def finish(report: SkipReport, own: bool) -> None:
     """Print a report the reader created itself (a caller-supplied one is the caller's job)."""
     if own:
@@ -103,8 +111,7 @@ def read_labelled_challenge(read_input: Callable[..., list[Any]],
     ``label(sample, truth_value)`` fills the sample's labels and returns None, or returns
     the problem; such samples (and those without truth) are skipped and reported.
     """
-    own = report is None
-    report = report if report is not None else SkipReport()
+    report, own, _ = start_report(report)
     samples = read_input(input_dir, report=report)
     if true_json is None:
         finish(report, own)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fusionbrain.errors import UserError
+from fusionbrain.scoring import pred_file_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +84,7 @@ def predict_folder(model: Any, input_dir: str | os.PathLike[str],
             print(f"warning: {task}: {len(bad)} item(s) with non-finite model outputs "
                   f"(NaN/inf) are predicted as empty: {ids}{more}", file=sys.stderr)
         prediction = fmt.prediction_json(samples, outputs)
-        write_json_atomic(output_dir / f"prediction_{task}.json", prediction)
+        write_json_atomic(output_dir / pred_file_name(task), prediction)
         done[task] = len(prediction)
     if failed:
         raise UserError(f"could not predict {', '.join(failed)} (see the errors above); "
@@ -213,6 +214,6 @@ def run(args: argparse.Namespace) -> int:
             meter.close()
     summary = meter.save(args.energy) if args.energy else meter.summary()
     for task, n in done.items():
-        print(f"{task}: {n} predictions -> {args.output / f'prediction_{task}.json'}")
+        print(f"{task}: {n} predictions -> {args.output / pred_file_name(task)}")
     print(format_energy(summary))
     return 0

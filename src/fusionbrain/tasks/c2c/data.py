@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fusionbrain.data.jsonl import read_jsonl, read_samples, subsample, write_samples
-from fusionbrain.data.report import SkipReport, finish, read_labelled_challenge
+from fusionbrain.data.report import SkipReport, finish, read_labelled_challenge, start_report
 from fusionbrain.data.sizes import pick
 from fusionbrain.errors import UserError
 from fusionbrain.utils.io import read_bytes
@@ -76,9 +76,7 @@ def read_avatar(path: str | os.PathLike[str], report: SkipReport | None = None) 
 
     With several solutions per side, the first Java and the first Python form the pair.
     """
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     out: list[C2CSample] = []
     seen: set[str] = set()
     for n, rec in read_jsonl(path, report):
@@ -134,9 +132,7 @@ def read_parallel(java_path: str | os.PathLike[str], python_path: str | os.PathL
     jl, pl = _read_lines(jp), _read_lines(pp)
     if len(jl) != len(pl):
         raise UserError(f"{len(jl)} lines but {pp} has {len(pl)}: cannot pair them", path=jp)
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     out: list[C2CSample] = []
     for n, (j, p) in enumerate(zip(jl, pl, strict=True), 1):
         jm, pm = _ID_PREFIX.match(j), _ID_PREFIX.match(p)

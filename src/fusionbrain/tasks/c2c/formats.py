@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from fusionbrain.data.inputs import InputSamples, merge_defaults, natural_key, warn_skipped
-from fusionbrain.data.report import SkipReport
+from fusionbrain.data.report import SkipReport, start_report
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.c2c.data import C2CSample
 from fusionbrain.utils.io import json_type, read_json, write_json_atomic
@@ -24,9 +24,7 @@ def read_input(task_input_dir: str | os.PathLike[str],
     """
     path = Path(task_input_dir) / REQUESTS
     req = read_json(path, expect=dict)
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     out = InputSamples()
     for key in sorted(req, key=natural_key):
         java = req[key]

@@ -9,7 +9,7 @@ from pathlib import Path
 from fusionbrain.data.images import image_problem
 from fusionbrain.data.jsonl import read_samples, write_samples
 from fusionbrain.data.lang import check_lang, detect_lang
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.report import SkipReport, finish, start_report
 from fusionbrain.data.sizes import pick
 from fusionbrain.errors import UserError
 from fusionbrain.utils.io import json_type, read_json
@@ -89,9 +89,7 @@ def read_copybook(labels_json: str | os.PathLike[str], images_dir: str | os.Path
     images_dir = Path(images_dir)
     if lang is not None and check_lang(lang) is None:
         raise UserError(f"unknown language {lang!r}; expected en or ru")
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     out = []
     for name, text in labels.items():
         s = labelled(name, images_dir / name, text, lang, labels_json, report)
@@ -107,8 +105,7 @@ def read_challenge(input_dir: str | os.PathLike[str], true_json: str | os.PathLi
     """Read a challenge ``input/HTR`` folder, labelled from ``true_HTR.json`` when given."""
     from fusionbrain.tasks.htr.formats import read_input
 
-    own = report is None
-    report = report if report is not None else SkipReport()
+    report, own, _ = start_report(report)
     if true_json is None:
         samples = read_input(input_dir, report=report)
         finish(report, own)

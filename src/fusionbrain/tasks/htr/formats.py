@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fusionbrain.data.images import IMAGE_EXTS, IMAGE_FORMAT, copy_image, image_key, image_problem
 from fusionbrain.data.inputs import InputSamples, merge_defaults, natural_file_key, warn_skipped
-from fusionbrain.data.report import SkipReport
+from fusionbrain.data.report import SkipReport, start_report
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.htr.data import HTRSample
 
@@ -35,9 +35,7 @@ def read_input(task_input_dir: str | os.PathLike[str],
     images = Path(task_input_dir) / IMAGES
     if not images.is_dir():
         raise UserError("image folder not found", path=images)
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     out = InputSamples()
     for p in sorted(images.iterdir(), key=lambda p: natural_file_key(p.name)):
         if p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTS:

@@ -31,7 +31,6 @@ import functools
 import hashlib
 import io
 import math
-import os
 import re
 import zlib
 from collections.abc import Sequence
@@ -45,6 +44,7 @@ from scipy import ndimage
 from fusionbrain.data import fonts as fontlib
 from fusionbrain.tasks.htr import forms, hershey, names
 from fusionbrain.tasks.htr.data import HTRSample
+from fusionbrain.utils.io import atomic_open
 
 LATIN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 CYRILLIC = "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ"
@@ -682,14 +682,10 @@ def _png_bytes(img: Image.Image) -> bytes:
 
 
 def _write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary name so that no half-written PNG is ever left behind."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # atomic: no half-written PNG is ever left behind (no fsync: the dataset's manifest,
+    # written last, marks a complete build)
+    with atomic_open(path, "wb", fsync=False) as f:
+        f.write(data)
 
 
 def _render_spec(spec: WordSpec) -> bytes:

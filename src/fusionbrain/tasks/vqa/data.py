@@ -9,7 +9,7 @@ from pathlib import Path
 from fusionbrain.data.images import image_problem
 from fusionbrain.data.jsonl import read_samples, write_samples
 from fusionbrain.data.lang import check_lang
-from fusionbrain.data.report import SkipReport, finish, read_labelled_challenge
+from fusionbrain.data.report import SkipReport, finish, read_labelled_challenge, start_report
 from fusionbrain.data.sizes import pick
 from fusionbrain.errors import UserError
 from fusionbrain.utils.io import json_type, read_json
@@ -113,9 +113,7 @@ def read_vqa_v2(questions_json: str | os.PathLike[str],
         anns = {a.get("question_id"): a for a in alist
                 if isinstance(a, dict) and _plain_id(a.get("question_id"))}
     images_dir = Path(images_dir)
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     out: list[VQASample] = []
     for n, q in enumerate(questions):
         if not isinstance(q, dict) or "question_id" not in q or "image_id" not in q:

@@ -19,7 +19,7 @@ from fusionbrain.data.inputs import (
     warn_skipped,
 )
 from fusionbrain.data.lang import detect_lang
-from fusionbrain.data.report import SkipReport
+from fusionbrain.data.report import SkipReport, start_report
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.vqa.data import VQASample
 from fusionbrain.utils.io import read_json, write_json_atomic
@@ -39,9 +39,7 @@ def read_input(task_input_dir: str | os.PathLike[str],
     root = Path(task_input_dir)
     path = root / QUESTIONS
     qs = read_json(path, expect=dict)
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     out = InputSamples()
     for k in sorted(qs, key=natural_key):
         q = qs[k]

@@ -23,7 +23,7 @@ from pathlib import Path
 from fusionbrain.data.images import image_problem
 from fusionbrain.data.jsonl import stable_rank
 from fusionbrain.data.lang import check_lang
-from fusionbrain.data.report import SkipReport, finish
+from fusionbrain.data.report import SkipReport, finish, start_report
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.zsod.data import ZsODSample
 from fusionbrain.utils.io import read_json
@@ -267,9 +267,7 @@ def read_coco(instances_json: str | os.PathLike[str], images_dir: str | os.PathL
         if check_lang(lg) is None:
             raise UserError(f"unknown language {lg!r}; expected en or ru")
     langs = tuple(check_lang(lg) or lg for lg in langs)  # "EN" -> "en"
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     index = CocoIndex(instances_json, images_dir, report)
     out = [s for im in index.images for lg in langs
            if (s := index.sample(im, lg, seed)) is not None]
@@ -293,8 +291,7 @@ def coco128_samples(split: str, seed: int, max_images: int | None = None,
     In train/valid, negatives never use a held-out category; in test they may.
     ``max_images`` keeps a fixed subset (tiny builds).
     """
-    own = report is None
-    report = report if report is not None else SkipReport()
+    report, own, _ = start_report(report)
     index = CocoIndex(COCO128_DIR / "annotations" / "instances.json", COCO128_DIR / "images",
                       report)
     images = [im for im in index.images if coco128_split(index, im) == split]

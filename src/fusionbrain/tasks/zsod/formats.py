@@ -15,7 +15,7 @@ from pathlib import Path
 from fusionbrain.data.images import IMAGE_FORMAT, copy_image, image_key, image_problem
 from fusionbrain.data.inputs import InputSamples, merge_defaults, natural_file_key, warn_skipped
 from fusionbrain.data.lang import detect_lang
-from fusionbrain.data.report import SkipReport
+from fusionbrain.data.report import SkipReport, start_report
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.zsod.data import ZsODSample
 from fusionbrain.utils.io import read_json, write_json_atomic
@@ -41,9 +41,7 @@ def read_input(task_input_dir: str | os.PathLike[str],
     root = Path(task_input_dir)
     path = root / REQUESTS
     req = read_json(path, expect=dict)
-    own = report is None
-    report = report if report is not None else SkipReport()
-    before = len(report)
+    report, own, before = start_report(report)
     out = InputSamples()
     for k in sorted(req, key=natural_file_key):
         phrases = req[k]
