@@ -83,7 +83,12 @@ def test_probes_need_no_key_everything_else_does(client):
 
 
 def test_docs_and_openapi(client):
-    assert client.get("/docs", headers=AUTH).status_code == 200
+    page = client.get("/docs", headers=AUTH)
+    assert page.status_code == 200 and "cdn" not in page.text  # offline: no CDN
+    js = client.get("/docs/assets/swagger-ui-bundle.js", headers=AUTH)
+    assert js.status_code == 200 and len(js.content) > 100_000
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 401
+    assert client.get("/docs/assets/index.html", headers=AUTH).status_code == 404
     spec = client.get("/openapi.json", headers=AUTH).json()
     for p in ("/v1/htr", "/v1/vqa", "/v1/zsod", "/v1/c2c", "/api/items/{item_id}/review"):
         assert p in spec["paths"]

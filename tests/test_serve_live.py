@@ -197,6 +197,9 @@ def test_browser_review_with_the_keyboard(setup, tmp_path):
             page.keyboard.press("Enter")
             expect(page.locator("#msg")).to_contain_text("Conflict")
             page.screenshot(path=str(shot))
+            # the OpenAPI page renders offline (Swagger UI from a PyPI package, the cookie)
+            page.goto(server.url + "/docs")
+            expect(page.get_by_text("/v1/htr", exact=True).first).to_be_visible(timeout=30_000)
             browser.close()
         assert shot.stat().st_size > 1000
         print(f"screenshot: {shot}")

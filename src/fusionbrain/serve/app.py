@@ -372,7 +372,21 @@ def create_app(settings: Settings, model: Any = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False, dependencies=auth)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="FusionBrain pilot")
+        # Swagger UI served from the swagger-ui-bundle-v2 package, not a CDN: works offline
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="FusionBrain pilot",
+                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs/assets/favicon-32x32.png")
+
+    @app.get("/docs/assets/{name}", include_in_schema=False, dependencies=auth)
+    def docs_asset(name: str) -> FileResponse:
+        from swagger_ui_bundle import swagger_ui_path
+
+        types = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+                 "favicon-32x32.png": "image/png"}
+        if name not in types:
+            raise HTTPException(404, f"no asset {name!r}")
+        return FileResponse(str(Path(str(swagger_ui_path)) / name), media_type=types[name])
 
     # -- inference ------------------------------------------------------------------------
     def _ready() -> None:
