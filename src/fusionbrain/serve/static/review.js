@@ -172,8 +172,9 @@ document.addEventListener("keydown", (e) => {
   else if (e.key === "ArrowDown" && inItem) { e.preventDefault(); enqueue(() => focusItem(current + 1)); }
   else if (e.key === "ArrowUp" && inItem) { e.preventDefault(); enqueue(() => focusItem(current - 1)); }
   else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z") {
-    // unsaved typing in the focused box: the browser's own text undo
+    // unsaved typing in the focused box, or another field: the browser's own text undo
     if (inItem && e.target.value !== e.target.dataset.saved) return;
+    if (!inItem && e.target.tagName === "INPUT") return;
     e.preventDefault();
     enqueue(undoLast);
   }
