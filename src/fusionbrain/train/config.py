@@ -48,8 +48,8 @@ class TrainConfig:
     # from each task's margin over its trivial baseline on a validation slice; see
     # fusionbrain.train.balancer)
     balancer: str = "fixed"
-    balance_every: int = 75  # gap: steps between updates
-    balance_samples: int = 48  # gap: first N validation samples per task
+    balance_every: int = 100  # gap: steps between updates
+    balance_samples: int = 40  # gap: first N validation samples per task
     balance_tau: float = 0.05  # gap: a margin of tau over the baseline divides the weight by e
     balance_floor: float = 0.05  # gap: the least weight of a task (before normalising)
     loader_workers: int = 0  # DataLoader workers collating batches (0: the training thread)
