@@ -13,7 +13,7 @@ the body reads ``[task prompt] java tokens END`` once; each Java token's last BP
 given right-hand context by a small centred convolution (the body is causal: deleting
 ``int`` in ``int a = 5 ;`` depends on what follows), is classified KEEP/DELETE and gets a
 phrase (from ``config.tasks["C2C"].phrases``) inserted before it; the END position holds the phrase
-appended after the last token. A source longer than ``c2c_max_source_tokens`` is trained
+appended after the last token. A source longer than ``max_source_tokens`` is trained
 on its first part and predicted in overlapping windows. One forward pass per batch for training and prediction (no
 token-by-token generation), and it learns from a few hundred pairs.
 
@@ -125,7 +125,7 @@ def _collate_edit(samples: list, tokenizer: Any, config: FusionBrainConfig,
                   train: bool) -> dict:
     """Rows of BPE ids ``tokens + END`` with the position of each token's last piece.
 
-    Training: one row per sample, its first ``c2c_max_source_tokens`` pieces (whole tokens)
+    Training: one row per sample, its first ``max_source_tokens`` pieces (whole tokens)
     with the keep and phrase labels; a long function's untagged tail gets no labels (and
     its final-phrase label is ignored). Prediction: a long source is cut into windows
     (``_windows``) so that every token is tagged. ``row_sample[r]`` is the sample of row r,

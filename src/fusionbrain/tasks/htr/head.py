@@ -3,7 +3,7 @@
 Sequence fed to the shared body: ``[task prompt] [instruction text] [column tokens]``.
 
 The adapter is CRNN practice: a small CNN (receptive field ~ one character)
-that leaves one feature vector per ``htr_column_group`` pixels of width, then a BiLSTM
+that leaves one feature vector per ``column_group`` pixels of width, then a BiLSTM
 over the columns, so every column already sees the whole word (the body is causal: a
 column token there only sees its left). The CTC classifier reads both the adapter's
 bidirectional features and the body's output at the same column (a residual path):
@@ -12,7 +12,7 @@ aim at a faster start: an auxiliary CTC on the adapter features alone, and a
 cross-entropy on a flat-start alignment (each character at the centre of its equal
 share of the ink, blank elsewhere).
 
-To keep the body cheap, ``htr_body_pool`` adjacent columns (concatenated, projected)
+To keep the body cheap, ``body_pool`` adjacent columns (concatenated, projected)
 make one body token; the body's outputs are repeated back to the CTC column rate.
 
 Options (``tasks/htr/config.py``, ``config.tasks["HTR"]``): ``body_pool``, ``rnn_hidden``

@@ -1,12 +1,12 @@
 """VQA head: the shared body reads ``[prompt] [image tokens] question`` and answers.
 
-Image tokens come from the shared vision encoder. Two answer modes (``vqa_answer_mode``):
+Image tokens come from the shared vision encoder. Two answer modes (``answer_mode``):
 
 - ``generate``: the body's own (frozen, tied) LM head writes the answer, open vocabulary;
   the head itself is only a learned task prompt. Suits the full body.
 - ``classify``: the body's state after the question (last + mean over the question)
   attends over the backbone's 7 x 7 cells and picks one of the training answers
-  (``vqa_answers``, taken from the training data by :func:`fit_config`), the VQA v2
+  (``answers``, taken from the training data by :func:`fit_config`), the VQA v2
   practice. A cut body's hidden states are far from its LM head's space; a classifier
   learns in a few hundred steps what generation needs thousands for.
 

@@ -9,7 +9,7 @@ logit comes from ``q``. Training: softmax cross-entropy over [cells..., absent] 
 target is the true centres' cells, or "absent" when the phrase has no box), and L1 +
 GIoU on the boxes of the cells near each true centre. Inference: when
 ``P(present) >= zsod_score_threshold``, the peak cell's box, plus further local peaks of
-at least ``zsod_peak_ratio`` of the peak (``zsod_max_boxes`` at most) (several instances of one phrase), as
+at least ``peak_ratio`` of the peak (``max_boxes`` at most) (several instances of one phrase), as
 ``[score, x, y, w, h]`` in pixels; otherwise ``[]``.
 """
 
@@ -35,7 +35,7 @@ BOX_PRIOR = 0.15  # initial box side, relative to the image (scene objects: 0.11
 MAX_OFFSET = 2.0  # a cell's box centre lies within this many cells of the cell's centre
 CENTRE_SIGMA = 0.6  # cells: spread of a true centre's target over its neighbour cells
 POSITIVE_RADIUS = 1  # cells (Chebyshev) around a true centre that learn its box
-# Output policy (config zsod_score_threshold / zsod_peak_ratio / zsod_max_boxes), chosen on
+# Output policy (config.tasks["zsOD"]: score_threshold / peak_ratio / max_boxes), chosen on
 # the valid split (cpu-small, 100 steps; test not used): F1 has no one-to-one matching and
 # a wrong box on a present phrase only turns an FN into an FP, so a second peak pays on
 # multi-instance phrases (COCO), more than two cost too many FPs.
