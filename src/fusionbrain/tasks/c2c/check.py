@@ -26,6 +26,9 @@ the same thing. For each (Java, reference Python, translated Python) triple:
 4. per input the observable behaviour is the return value, what the function printed and
    the state of the list arguments after the call (functions that sort or fill an array in
    place). A function returning ``None`` is judged on what it printed and mutated.
+   Arguments are bound by name: each Python parameter takes the Java argument of the same
+   name, else the one at its position (a translation that drops Java's redundant ``n``
+   is still called correctly).
 
 Comparison (:func:`same_outcome`): numbers compare with a relative tolerance of 1e-6 and
 ``int``/``float``/``bool`` compare by value (Java's ``int`` division translated as ``/``
@@ -35,6 +38,9 @@ compared word by word after splitting on whitespace, numeric words by value (so
 *reference* raises or times out is not used; a translation passes when at least one
 input was usable and it agrees on every usable input. A pair whose reference has no
 usable input is *untestable* and counts as a failure (listed by the gold check).
+
+Time limits are wall-clock: on a loaded machine a slow reference input may time out in
+one run and not in another, so counts can move by a pair between runs.
 
 This is a test harness, not a sandbox: the code runs as the calling user (in a temporary
 folder, with rlimits). Run it on code you would run anyway.
