@@ -102,10 +102,12 @@ def test_fifth_task_through_the_ordinary_commands(copy_task, tmp_path, capsys):
     assert scored["tasks"]["COPY"]["score"] == pytest.approx(hits / len(test))
 
     # the saved model: the task's sub-config, its helper, the typed head <-> model contract
+    from fusionbrain.data.build import task_names
     from fusionbrain.model.modeling_fusionbrain import FusionBrain
     from fusionbrain.model.protocol import HeadModel
     from fusionbrain.train.engine import find_model_dir
 
+    assert task_names() == ["C2C", "HTR", "zsOD", "VQA"]  # COPY has no embedded default
     model = FusionBrain.from_pretrained(find_model_dir(run))
     assert model.task_names == ["COPY"]
     assert model.config.tasks["COPY"].max_tokens == 6
