@@ -366,3 +366,23 @@ def test_zsod_without_phrases(model, samples):
     assert model.predict("zsOD", mixed)[0] == {}
     out = model("zsOD", model.collate("zsOD", empty))
     assert out["loss"].item() == 0.0
+
+
+def test_translations_go_through_the_configured_repair(model):
+    """Predictions are the raw decode passed through the config's ``repair`` step."""
+    from fusionbrain.tasks.c2c.repair import parses, repair, translate_java
+
+    java = ["int f ( int a , int b ) { return Math . max ( a , b ) ; }"]
+    c2c = model.config.tasks["C2C"]
+    assert c2c.repair == "model-first"
+    out = {}
+    try:
+        for mode in ("none", "model-first", "rule-first"):
+            c2c.repair = mode
+            out[mode] = model.translate(java)[0]
+    finally:
+        c2c.repair = "model-first"
+    assert out["model-first"] == repair(out["none"], java[0])
+    assert parses(out["model-first"])
+    rules = translate_java(java[0])
+    assert parses(rules) and out["rule-first"] == rules != out["none"]

@@ -92,12 +92,16 @@ def test_a_model_saved_before_per_task_configs_loads_and_predicts_the_same(tmp_p
     assert model.config.tasks["C2C"].decoder == "edit"
     assert model.config.tasks["C2C"].phrases == saved["model"]["c2c_phrases"]
     expected = json.loads((LEGACY / "expected.json").read_text("utf-8"))
+    # the old code had no repair step: its raw decode is what the weights must reproduce
+    assert model.config.tasks["C2C"].repair == "model-first"
+    model.config.tasks["C2C"].repair = "none"
     assert model.translate(expected["java"]) == expected["python"]
     # saved again, it is in the new nested form and still the same model
     model.save_pretrained(tmp_path / "again")
     again_cfg = json.loads((tmp_path / "again" / "config.json").read_text("utf-8"))["model"]
     assert again_cfg["tasks"]["C2C"]["decoder"] == "edit" and "c2c_decoder" not in again_cfg
     again = FusionBrain.from_pretrained(tmp_path / "again")
+    assert again.config.tasks["C2C"].repair == "none"
     assert again.translate(expected["java"]) == expected["python"]
 
 

@@ -18,7 +18,8 @@ class C2CConfig(TaskConfig):
     }
     POSITIVE: ClassVar[tuple[str, ...]] = ("max_source_tokens", "max_target_tokens",
                                            "max_phrases")
-    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"decoder": ("generate", "edit")}
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "decoder": ("generate", "edit"), "repair": ("none", "model-first", "rule-first")}
     STRING_LISTS: ClassVar[tuple[str, ...]] = ("phrases",)
 
     max_source_tokens: int = 160
@@ -29,6 +30,11 @@ class C2CConfig(TaskConfig):
     decoder: str = "generate"
     phrases: list[str] = field(default_factory=list)
     max_phrases: int = 500
+    # what a prediction goes through before it is returned (``tasks/c2c/repair.py``,
+    # rule-assisted): "model-first" keeps the model's text (with Java leftovers fixed line
+    # by line) when it parses as Python and falls back to the rule translation of the Java
+    # otherwise; "rule-first" prefers the rule translation; "none" returns the raw decode
+    repair: str = "model-first"
 
 
 CONFIG = C2CConfig

@@ -18,6 +18,11 @@ on its first part and predicted in overlapping windows. One forward pass per bat
 token-by-token generation), and it learns from a few hundred pairs.
 
 :func:`to_python` turns the token text into runnable Python via ``code_tokens.detokenize``.
+
+Both decoders' output then goes through the config's ``repair`` step (default
+``"model-first"``, rule-assisted, :mod:`fusionbrain.tasks.c2c.repair`): the model's text with
+Java leftovers fixed when it parses as Python, else the rule translation of the Java --
+what a developer needs is a function that runs. ``"none"`` returns the raw decode.
 """
 
 from __future__ import annotations
@@ -94,7 +99,8 @@ def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
     tgt = [tokenizer(encode_code(s.python or ""), add_special_tokens=False)["input_ids"]
            [: config.task("C2C").max_target_tokens] + [tokenizer.eos_token_id] for s in samples]
     return {"task": "C2C", "ids": [s.id for s in samples], "sources": src, "targets": tgt,
-            "max_target_tokens": config.task("C2C").max_target_tokens}
+            "max_target_tokens": config.task("C2C").max_target_tokens,
+            "java": [s.java for s in samples], "repair": config.task("C2C").repair}
 
 
 def _windows(pieces: list[list[int]], limit: int, whole: bool) -> list[tuple[int, int, int]]:
@@ -136,7 +142,9 @@ def _collate_edit(samples: list, tokenizer: Any, config: FusionBrainConfig,
     limit = config.task("C2C").max_source_tokens
     out: dict[str, Any] = {"task": "C2C", "ids": [s.id for s in samples], "decoder": "edit",
                            "tokens": [], "sources": [], "last_piece": [], "row_sample": [],
-                           "tag_from": [], "keep": None, "phrase": None}
+                           "tag_from": [], "keep": None, "phrase": None,
+                           "java": [s.java for s in samples],
+                           "repair": config.task("C2C").repair}
     labelled = train and all(s.python for s in samples)
     keeps, phrases = [], []
     for k, s in enumerate(samples):
@@ -256,12 +264,24 @@ class C2CHead(nn.Module):
 
     def predict(self, model: HeadModel, batch: dict, num_beams: int = 1) -> list[str]:
         if batch.get("decoder") == "edit":
-            return self._edit_predict(model, batch)  # one pass: beams do not apply
-        out = model.generate(self._prefixes(model, batch), batch["max_target_tokens"] + 1,
-                             num_beams=num_beams)
-        return [decode_code(model.tokenizer.decode(ids, skip_special_tokens=True,
-                                             clean_up_tokenization_spaces=False))
-                for ids in out]
+            texts = self._edit_predict(model, batch)  # one pass: beams do not apply
+        else:
+            out = model.generate(self._prefixes(model, batch), batch["max_target_tokens"] + 1,
+                                 num_beams=num_beams)
+            texts = [decode_code(model.tokenizer.decode(ids, skip_special_tokens=True,
+                                                        clean_up_tokenization_spaces=False))
+                     for ids in out]
+        return repaired(texts, batch["java"], batch.get("repair", "none"))
+
+
+def repaired(texts: list[str], java: list[str], mode: str) -> list[str]:
+    """The decoded translations after the config's ``repair`` step (see ``C2CConfig``)."""
+    if mode == "none":
+        return texts
+    from fusionbrain.tasks.c2c.repair import repair
+
+    return [repair(text, src, rule_first=mode == "rule-first")
+            for text, src in zip(texts, java, strict=True)]
 
 
 def build_head(config: FusionBrainConfig, model: HeadModel) -> C2CHead:
