@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fusionbrain.scoring import pred_file_name
 from fusionbrain.tasks import TASKS, task_module
 from fusionbrain.utils.io import write_json_atomic
 
@@ -42,7 +43,7 @@ def predict_folder(states: dict[str, Any], input_dir: str | os.PathLike[str],
         fmt = task_module(task, "formats")
         samples = fmt.read_input(input_dir / task)
         preds = task_module(task, "baseline").predict(state, samples)
-        write_json_atomic(output_dir / f"prediction_{task}.json",
+        write_json_atomic(output_dir / pred_file_name(task),
                           fmt.prediction_json(samples, preds))
         done.append(task)
     return done

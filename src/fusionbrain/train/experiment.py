@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fusionbrain.errors import UserError
+from fusionbrain.scoring import pred_file_name, true_file_name
 from fusionbrain.tasks import TASKS, task_module
 from fusionbrain.train.config import TrainConfig
 from fusionbrain.utils.io import atomic_open, read_json, write_json_atomic
@@ -35,7 +36,7 @@ def check_data(data: Path) -> list[str]:
                             path=data / sub)
     tasks = [t for t in TASKS if (data / "train" / t).is_dir()
              and (data / "test" / "input" / t).is_dir()
-             and (data / "test" / "true" / f"true_{t}.json").is_file()]
+             and (data / "test" / "true" / true_file_name(t)).is_file()]
     if not tasks:
         raise UserError("no task has train/, test/input/ and test/true/ data", path=data)
     return tasks
@@ -48,8 +49,8 @@ def score_predictions(pred_dir: Path, data: Path, tasks: list[str],
 
     res = {}
     for t in tasks:
-        r = score_files(t, pred_dir / f"prediction_{t}.json",
-                        data / "test" / "true" / f"true_{t}.json", profile)
+        r = score_files(t, pred_dir / pred_file_name(t),
+                        data / "test" / "true" / true_file_name(t), profile)
         res[t] = {k: v for k, v in r.items() if isinstance(v, (int, float, str))}
     return {"tasks": res, "S": integral_score({t: r["score"] for t, r in res.items()}),
             "profile": profile}
@@ -72,7 +73,7 @@ def ensure_baselines(data: Path, out: Path, tasks: list[str]) -> dict[str, Any]:
         state = base.fit(task_module(t, "data").read_split(data / "train" / t))
         fmt = task_module(t, "formats")
         samples = fmt.read_input(data / "test" / "input" / t)
-        write_json_atomic(pred_dir / f"prediction_{t}.json",
+        write_json_atomic(pred_dir / pred_file_name(t),
                           fmt.prediction_json(samples, base.predict(state, samples)))
         names[t] = getattr(base, "NAME", "baseline")
     scores = score_predictions(pred_dir, data, tasks)
