@@ -31,13 +31,7 @@ def cfg(**kw) -> TrainConfig:
 
 @pytest.fixture(autouse=True)
 def _toy(monkeypatch):
-    import fusionbrain.train.engine as engine
-
-    monkeypatch.setattr(engine, "load_split", toy.toy_load_split)
-    real = engine.task_module
-    monkeypatch.setattr(engine, "task_module", lambda t, part: (
-        toy.ToyFormats if part == "formats" else toy.ToyMetric if part == "metric"
-        else toy.ToyBaseline if part == "baseline" else real(t, part)))
+    toy.patch(monkeypatch)
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:

@@ -139,15 +139,17 @@ class ToyMetric:
         return {"score": sum(pred[k] == v for k, v in true.items()) / len(true)}
 
 
-def patch() -> None:
-    """Point the engine at toy data and metrics (module attributes; call in each process)."""
+def patch(monkeypatch=None) -> None:
+    """Point the engine at toy data and metrics (module attributes; call in each process,
+    or from a fixture with pytest's ``monkeypatch`` so the test undoes it)."""
     import fusionbrain.train.engine as engine
 
     real = engine.task_module
-    engine.load_split = toy_load_split
-    engine.task_module = lambda t, part: (ToyFormats if part == "formats" else
-                                          ToyMetric if part == "metric" else
-                                          ToyBaseline if part == "baseline" else real(t, part))
+    setattr_ = monkeypatch.setattr if monkeypatch is not None else setattr
+    setattr_(engine, "load_split", toy_load_split)
+    setattr_(engine, "task_module", lambda t, part: (
+        ToyFormats if part == "formats" else ToyMetric if part == "metric"
+        else ToyBaseline if part == "baseline" else real(t, part)))
 
 
 TOY_CLASS = "test_train_support:ToyModel"
