@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from fusionbrain.model import FusionBrain
 from fusionbrain.tasks.htr import charset
 from fusionbrain.tasks.htr.data import HTRSample
-from fusionbrain.tasks.htr.head import _frame_targets
+from fusionbrain.tasks.htr.head import _frame_targets, greedy_decode
 
 WORDS = ["cat", "dog", "sun"]
 
@@ -61,13 +61,52 @@ def trained(words) -> tuple[FusionBrain, list[float]]:
 
 
 def test_frame_targets_put_each_character_in_its_share_of_the_ink():
-    ink = np.zeros((4, 40), dtype=np.float32)
-    ink[:, 8:32] = 1.0  # ink over pixels 8..31, group 4 -> frames 2..7
+    ink = np.zeros((10, 50), dtype=np.float32)
+    ink[2:7, 8:32] = 1.0  # ink over pixels 8..31, group 4 -> frames 2..7
     ids = charset.encode("abc")
-    got = _frame_targets(ink, ids, 4, 10)
+    want = [0, 0, 0, ids[0], 0, ids[1], 0, ids[2], 0, 0, 0, 0]
     # characters at the centres of 8 px shares: pixels 12, 20, 28 -> frames 3, 5, 7
-    assert got.tolist() == [0, 0, 0, ids[0], 0, ids[1], 0, ids[2], 0, 0]
-    assert _frame_targets(ink, [], 4, 10).tolist() == [0] * 10
+    assert _frame_targets(ink, ids, 4, 12).tolist() == want
+    assert _frame_targets(ink, [], 4, 12).tolist() == [0] * 12
+    # a form line under the word and a box wall right of it are not the word's ink
+    ink[8, :] = 1.0
+    ink[:, 45] = 1.0
+    assert _frame_targets(ink, ids, 4, 12).tolist() == want
+
+
+def _logp(texts_per_frame: list[list[tuple[str, float]]]) -> torch.Tensor:
+    """(1, T, C) log-probabilities: each frame's listed characters get the listed
+    probability ("" is the blank), the rest share what is left."""
+    rows = []
+    for frame in texts_per_frame:
+        p = torch.full((charset.NUM_CLASSES,), 1e-4)
+        for ch, prob in frame:
+            p[charset.BLANK if ch == "" else charset.encode(ch)[0]] = prob
+        rows.append((p / p.sum()).log())
+    return torch.stack(rows).unsqueeze(0)
+
+
+def test_greedy_decode_keeps_one_script_per_image():
+    # "ТОМ" in Cyrillic, but the middle column's best single guess is the Latin "O"
+    logp = _logp([[("Т", 0.9)], [("", 0.9)], [("O", 0.5), ("О", 0.45)], [("", 0.9)],
+                  [("М", 0.6), ("M", 0.3)]])
+    lengths = torch.tensor([5])
+    masks = torch.tensor(list(charset.script_masks().values()))
+    assert greedy_decode(logp, lengths) == ["ТOМ"]  # mixed scripts per column
+    assert greedy_decode(logp, lengths, masks) == ["ТОМ"]
+    # digits and punctuation are read in either script; frames past the length are ignored
+    digits = _logp([[("1", 0.9)], [("9", 0.9)], [("", 0.9)], [("A", 0.9)]])
+    assert greedy_decode(digits, torch.tensor([2]), masks) == ["19"]
+
+
+def test_alignment_loss_fades_with_the_run():
+    head = FusionBrain("tiny", tasks=["HTR"]).heads["HTR"]
+    assert head._align_weight() == head.align_weight > 0  # no fade by default
+    head.align_until = 0.5
+    head.set_progress(0.25)
+    assert head._align_weight() == pytest.approx(0.5 * head.align_weight)
+    head.set_progress(0.75)
+    assert head._align_weight() == 0.0
 
 
 def test_collate_shapes_and_targets(trained, words):

@@ -563,6 +563,9 @@ class Trainer:
         use_bf16 = bool(cfg.bf16) and info.device.type == "cuda"
         loss_sum = 0.0
         parts: dict[str, float] = {}
+        head = self.model.heads[task]
+        if hasattr(head, "set_progress"):  # heads with a curriculum (HTR's alignment loss)
+            head.set_progress(step / max(1, self.steps))
         for micro, batch in enumerate(batches):
             sync = micro == len(batches) - 1 or not info.distributed
             ctx = contextlib.nullcontext() if sync else self.net.no_sync()

@@ -31,6 +31,16 @@ def decode(ids: list[int]) -> str:
     return "".join(CHARSET[i - 1] for i in ids if 0 < i <= len(CHARSET))
 
 
+def script_masks() -> dict[str, list[bool]]:
+    """Class masks of the two scripts a label is written in: blank, digits and punctuation
+    are in both; Latin letters only in "latin", Cyrillic only in "cyrillic"."""
+    shared = set(DIGITS + PUNCTUATION)
+    out = {}
+    for name, letters in (("latin", set(LATIN)), ("cyrillic", set(CYRILLIC))):
+        out[name] = [True] + [c in letters or c in shared for c in CHARSET]
+    return out
+
+
 def ctc_greedy(ids: list[int]) -> str:
     """Greedy CTC: collapse repeats, drop blanks."""
     out: list[int] = []

@@ -15,8 +15,8 @@ class HTRConfig(TaskConfig):
         "tiny": {"height": 16, "max_width": 128, "channels": 16},
     }
     POSITIVE: ClassVar[tuple[str, ...]] = ("height", "column_group", "max_width", "channels",
-                                           "body_pool", "rnn_hidden")
-    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("aux_ctc", "align_ce", "augment")
+                                           "body_pool", "rnn_hidden", "depth")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("aux_ctc", "align_ce", "align_ce_until", "augment")
 
     height: int = 32
     column_group: int = 4  # pixels of width per image token
@@ -26,6 +26,9 @@ class HTRConfig(TaskConfig):
     rnn_hidden: int = 128  # BiLSTM units per direction in the HTR adapter
     aux_ctc: float = 0.5  # weight of the CTC loss on the adapter features alone
     align_ce: float = 1.0  # weight of the flat-start alignment cross-entropy
+    align_ce_until: float = 0.0  # fade align_ce linearly to 0 by this fraction of the run (0: never)
+    depth: int = 1  # convolutions per downsampling stage of the adapter's CNN
+    one_script: bool = True  # decode each image in Latin or in Cyrillic, not a mix
     augment: float = 0.1  # +- random horizontal stretch of HTR training images
 
 

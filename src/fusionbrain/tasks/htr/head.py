@@ -77,7 +77,12 @@ def _frame_targets(ink: np.ndarray, ids: list[int], group: int, frames: int) -> 
     out = np.zeros(frames, dtype=np.int64)  # blank
     if not ids:
         return out
-    cols = np.flatnonzero(ink.max(0) > 0.5)
+    strokes = ink > 0.5
+    # form lines are not letters: rows inked over most of the width (ruling, a box's
+    # edges) and columns inked over most of the height (box walls) do not count as ink
+    strokes[strokes.mean(1) > 0.6, :] = False
+    strokes[:, strokes.mean(0) > 0.8] = False
+    cols = np.flatnonzero(strokes.any(0))
     first, last = (int(cols[0]), int(cols[-1]) + 1) if len(cols) else (0, ink.shape[1])
     span = (last - first) / len(ids)
     for k, c in enumerate(ids):
@@ -145,17 +150,20 @@ class ColumnAdapter(nn.Module):
     alone or next to wider batch mates.
     """
 
-    def __init__(self, channels: int, group: int, rnn_hidden: int) -> None:
+    def __init__(self, channels: int, group: int, rnn_hidden: int, depth: int = 1) -> None:
         super().__init__()
         c = channels
-        # stages of (pool before, conv): halve width and height log2(group) times (group is
-        # a power of two); the channels stay at ``channels``: the adapter costs little
-        # next to the body
+        # stages of (pool before, conv x depth): halve width and height log2(group) times
+        # (group is a power of two); the channels stay at ``channels``: the adapter costs
+        # little next to the body
         steps = max(0, int(round(np.log2(group))))
         stages: list[nn.Module] = [nn.Sequential(*_conv(1, c // 2))]
         cin = c // 2
         for _ in range(steps):
-            stages.append(nn.Sequential(nn.MaxPool2d(2, 2), *_conv(cin, c)))
+            layers = [nn.MaxPool2d(2, 2), *_conv(cin, c)]
+            for _ in range(depth - 1):
+                layers += _conv(c, c)
+            stages.append(nn.Sequential(*layers))
             cin = c
         # one more conv (receptive field ~ a character) and height-only pooling
         stages.append(nn.Sequential(*_conv(cin, cin), nn.MaxPool2d((2, 1), (2, 1))))
@@ -194,9 +202,15 @@ class HTRHead(nn.Module):
         self.pool = config.task("HTR").body_pool
         self.aux_weight = config.task("HTR").aux_ctc
         self.align_weight = config.task("HTR").align_ce
+        self.align_until = config.task("HTR").align_ce_until
+        self.one_script = config.task("HTR").one_script
+        self.progress = 0.0
         hidden = config.task("HTR").rnn_hidden
         self.prompt = TaskPrompt(config.prompt_tokens, d, scale)
-        self.adapter = ColumnAdapter(config.task("HTR").channels, config.task("HTR").column_group, hidden)
+        self.adapter = ColumnAdapter(config.task("HTR").channels, config.task("HTR").column_group,
+                                     hidden, depth=config.task("HTR").depth)
+        self.register_buffer("script_masks", torch.tensor(list(charset.script_masks().values())),
+                             persistent=False)
         f = self.adapter.out_size
         # column features -> body tokens at the size of the body's text token embeddings
         self.to_body = nn.Linear(f * self.pool, d)
@@ -227,6 +241,18 @@ class HTRHead(nn.Module):
         return self.ctc(logp, batch["targets"].to(logp.device), batch["input_lengths"],
                         batch["target_lengths"])
 
+    def set_progress(self, fraction: float) -> None:
+        """The trainer's progress through the run (0..1): the alignment loss fades with it."""
+        self.progress = float(fraction)
+
+    def _align_weight(self) -> float:
+        # The flat-start alignment is only right on average (a printed label beside the word
+        # shifts it): it starts CTC off, then fades out by ``align_ce_until`` of the run so
+        # that CTC's own alignment takes over (0: constant weight).
+        if self.align_until <= 0:
+            return self.align_weight
+        return self.align_weight * max(0.0, 1.0 - self.progress / self.align_until)
+
     def forward(self, model: HeadModel, batch: dict) -> dict[str, torch.Tensor]:
         logits, aux = self._logits(model, batch, aux=self.aux_weight > 0)
         main = self._ctc(logits, batch)
@@ -236,19 +262,40 @@ class HTRHead(nn.Module):
             aux_ctc = self._ctc(aux, batch)
             loss = loss + self.aux_weight * aux_ctc
             out["aux_ctc"] = aux_ctc.detach()
-        if self.align_weight > 0 and "frame_targets" in batch:
+        align_weight = self._align_weight()
+        if align_weight > 0 and "frame_targets" in batch:
             align = nn.functional.cross_entropy(
                 logits.float().reshape(-1, logits.shape[-1]),
                 batch["frame_targets"].to(logits.device).reshape(-1), ignore_index=-100)
-            loss = loss + self.align_weight * align
+            loss = loss + align_weight * align
             out["align_ce"] = align.detach()
         out["loss"] = loss
         return out
 
     def predict(self, model: HeadModel, batch: dict) -> list[str]:
-        best = self._logits(model, batch)[0].argmax(-1).cpu()
-        return [charset.ctc_greedy(best[i, : int(n)].tolist())
-                for i, n in enumerate(batch["input_lengths"])]
+        logp = torch.log_softmax(self._logits(model, batch)[0].float(), -1).cpu()
+        return greedy_decode(logp, batch["input_lengths"],
+                             self.script_masks.cpu() if self.one_script else None)
+
+
+def greedy_decode(logp: torch.Tensor, lengths: torch.Tensor,
+                  script_masks: torch.Tensor | None = None) -> list[str]:
+    """Greedy CTC over (B, T, C) log-probabilities, each row up to its own length.
+
+    With ``script_masks`` (S, C): a label is written in one script, but Latin and Cyrillic
+    capitals look alike (А/A, Р/P, С/C...), so per-column picks mix them. Each image is
+    decoded with the script whose best path scores higher (digits, punctuation in both).
+    """
+    inside = (torch.arange(logp.shape[1]).view(1, -1) < lengths.view(-1, 1)).float()  # (B, T)
+    if script_masks is not None:
+        masked = logp.unsqueeze(1).masked_fill(
+            ~script_masks.view(1, script_masks.shape[0], 1, -1), float("-inf"))  # (B, S, T, C)
+        scores = (masked.max(-1).values * inside.unsqueeze(1)).sum(-1)  # (B, S)
+        pick = scores.argmax(1)
+        best = masked[torch.arange(len(pick)), pick].argmax(-1)
+    else:
+        best = logp.argmax(-1)
+    return [charset.ctc_greedy(best[i, : int(k)].tolist()) for i, k in enumerate(lengths)]
 
 
 def build_head(config: FusionBrainConfig, model: HeadModel) -> HTRHead:
