@@ -463,33 +463,53 @@ class FusionBrain(nn.Module):
             out["vision"] = body_lib.fingerprint(self.vision.backbone.state_dict().items())
         return out
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``config.json`` + ``trainable.safetensors`` (trainable weights only), atomically."""
+    def save_pretrained(self, directory: str | Path,
+                        dtype: torch.dtype | None = None) -> Path:
+        """Write ``config.json`` + ``trainable.safetensors`` (trainable weights only), atomically.
+
+        ``dtype`` (e.g. ``torch.float16``: half the file, for shipping) stores the floating
+        point tensors in that type; integer tensors (BatchNorm counters) are kept as they
+        are, and so is any tensor whose values the type cannot hold (beyond fp16's 65504).
+        :meth:`from_pretrained` casts them back to the model's own types.
+        """
         from safetensors.torch import save
 
         from fusionbrain.utils.io import atomic_open, write_json_atomic
 
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise UserError(f"save_pretrained: dtype must be a torch floating type, got {dtype!r}")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         state = self._trainable_state()
+        if dtype is not None:
+            state = {name: _cast_storable(t, dtype) for name, t in state.items()}
         with atomic_open(directory / WEIGHTS_NAME, "wb") as f:
             f.write(save(state, metadata={"format": str(ARTEFACT_FORMAT)}))
+        stored = sorted({str(t.dtype).removeprefix("torch.") for t in state.values()
+                         if t.is_floating_point()})
         meta = {"format": ARTEFACT_FORMAT, "model": self.config.to_dict(),
                 "tasks": self.task_names, "frozen": self.frozen_fingerprints(),
-                "weights": WEIGHTS_NAME, "trainable_keys": len(state)}
+                "weights": WEIGHTS_NAME, "trainable_keys": len(state),
+                "weights_dtype": "+".join(stored) or None}
         write_json_atomic(directory / CONFIG_NAME, meta, indent=2)  # last: marks complete
         return directory
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str = "cpu") -> FusionBrain:
-        """Rebuild from ``save_pretrained``'s folder; any wrong/missing file is a UserError."""
+        """Rebuild from ``save_pretrained``'s folder; any wrong/missing file is a UserError.
+
+        ``directory`` may also name a shipped model (``"fusionbrain-cpu-long"``, or
+        ``"models/fusionbrain-cpu-long"`` from any folder) when it is not an existing path:
+        see :mod:`fusionbrain.model.pretrained`.
+        """
         from safetensors import SafetensorError
         from safetensors.torch import load
 
         from fusionbrain.model.configuration import FusionBrainConfig
+        from fusionbrain.model.pretrained import resolve_model
         from fusionbrain.utils.io import read_json
 
-        directory = Path(directory)
+        directory = resolve_model(directory)
         if not directory.is_dir():
             raise UserError("model folder not found" if not directory.exists()
                             else "is a file, expected a model folder", path=directory)
@@ -544,11 +564,29 @@ class FusionBrain(nn.Module):
             detail = f"missing {missing[:2]}" if missing else f"unexpected {extra[:2]}"
             raise UserError(f"weights do not match the config ({detail})", path=w_path)
         for name, t in state.items():
-            if tuple(t.shape) != tuple(expected[name].shape):
-                raise UserError(f"shape {tuple(t.shape)} != {tuple(expected[name].shape)}",
+            want = expected[name]
+            if tuple(t.shape) != tuple(want.shape):
+                raise UserError(f"shape {tuple(t.shape)} != {tuple(want.shape)}",
                                 path=w_path, key=name)
+            if t.dtype != want.dtype:
+                # fp16/bf16 files (save_pretrained(dtype=...)) load into the model's own
+                # types; an integer tensor must not become a float or the reverse
+                if not (t.is_floating_point() and want.is_floating_point()):
+                    raise UserError(f"dtype {t.dtype} != {want.dtype}", path=w_path, key=name)
+                state[name] = t.to(want.dtype)
         model.load_state_dict(state, strict=False)
         return model.to(map_location)
+
+
+def _cast_storable(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``t`` in ``dtype`` for storage if it is floating point and every finite value fits
+    (an fp16 overflow would load back as inf); else ``t`` unchanged."""
+    if not t.is_floating_point() or t.dtype == dtype:
+        return t
+    finite = t[torch.isfinite(t)]
+    if finite.numel() and float(finite.abs().max()) > torch.finfo(dtype).max:
+        return t
+    return t.to(dtype).contiguous()
 
 
 def _unique(params: Iterable[nn.Parameter]) -> list[nn.Parameter]:

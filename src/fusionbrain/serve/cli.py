@@ -11,7 +11,9 @@ from fusionbrain.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, required=True, help="model folder (save_pretrained)")
+    parser.add_argument("--model", type=Path,
+                        help="model folder (save_pretrained) or a shipped model's name "
+                             "(default: $FUSIONBRAIN_MODEL, else models/fusionbrain-cpu-long)")
     parser.add_argument("--db", type=Path, required=True,
                         help="pilot database (SQLite, made if absent; images beside it)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -55,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1")
     if args.max_body_mb <= 0 or args.timeout <= 0 or args.batch_wait_ms < 0:
         raise UserError("--max-body-mb and --timeout must be > 0, --batch-wait-ms >= 0")
+    from fusionbrain.model.pretrained import resolve_model
+
+    args.model = resolve_model(args.model)  # no --model: the default model, or why not
     if not (args.model / "config.json").is_file():
         raise UserError("not a model folder (no config.json)", path=args.model)
     key, key_path = api_key(args.api_key_file, args.db)

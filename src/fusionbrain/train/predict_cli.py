@@ -22,8 +22,10 @@ from fusionbrain.scoring import pred_file_name
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from fusionbrain.tasks import TASKS
 
-    parser.add_argument("--model", required=True, type=Path,
-                        help="a run folder (uses best/, else last/) or a model folder")
+    parser.add_argument("--model", type=Path,
+                        help="a run folder (uses best/, else last/), a model folder or a "
+                             "shipped model's name (default: $FUSIONBRAIN_MODEL, else the "
+                             "shipped models/fusionbrain-cpu-long)")
     parser.add_argument("--input", required=True, type=Path,
                         help=f"challenge input folder ({', '.join(t + '/' for t in TASKS)} "
                              "inside)")
@@ -183,6 +185,7 @@ def drop_non_finite(outputs: list) -> tuple[list, list[int]]:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from fusionbrain.model.pretrained import resolve_model
     from fusionbrain.train.energy import EnergyMeter, format_energy
     from fusionbrain.train.engine import load_model
 
@@ -199,10 +202,13 @@ def run(args: argparse.Namespace) -> int:
     # fail before the (slow) model load, not after it: no input, an output folder that
     # cannot be written, or another predict writing into it
     input_tasks(args.input)
+    model_path = resolve_model(args.model)  # no --model: the default model, or why not
+    if args.model is None:
+        print(f"model: {model_path} (the default; choose another with --model)", file=sys.stderr)
     with output_lock(args.output):
         if not os.access(args.output, os.W_OK | os.X_OK):
             raise UserError("cannot write: permission denied", path=args.output)
-        model = load_model(args.model).to(device)
+        model = load_model(model_path).to(device)
         model.eval()
         meter = EnergyMeter(None, enabled=not args.no_energy)
         try:
