@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "challenge": ("fusionbrain.challenge.cli", "run participants' submissions in a sandbox; "
                   "leaderboard"),
     "serve": ("fusionbrain.serve.cli", "the pilot: inference API + HTR review page"),
+    "export": ("fusionbrain.model.export", "a run's model as a shippable model folder "
+               "(fp16 trainable weights + model card)"),
 }
 
 
