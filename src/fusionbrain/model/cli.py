@@ -8,7 +8,8 @@ import json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="DIR",
-                        help="a saved model folder (save_pretrained); default: build --config")
+                        help="a saved model folder (save_pretrained) or a shipped model's "
+                             "name; default: build --config")
     parser.add_argument("--config", metavar="NAME_OR_JSON", default=None,
                         help="preset name (default, cpu-small, tiny), JSON file or JSON string "
                              "(default: 'default')")
