@@ -141,7 +141,7 @@ def _scores_section(facts: dict[str, Any] | None) -> list[str]:
             if not isinstance(r, dict):
                 continue
             other = ", ".join(f"{k} {_num(v, '.3f') if isinstance(v, float) else v}"
-                              for k, v in r.items() if k != "score")
+                              for k, v in r.items() if k not in ("score", "task", "profile"))
             lines.append(f"| {task} | {_num(r.get('score'), '.3f')} | {other} |")
         lines.append(f"| **S** | {_num(test.get('S'), '.3f')} | |")
     else:
