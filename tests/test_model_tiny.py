@@ -252,8 +252,10 @@ def test_save_and_load_roundtrip(model, samples, tmp_path):
 
     saved = load_file(tmp_path / "m" / "trainable.safetensors")
     assert not any(k.startswith("body.") and "lora_" not in k for k in saved)
-    # trainable weights + the heads' buffers (HTR's BatchNorm running statistics)
-    buffers = sum(b.numel() for n, b in model.named_buffers() if n.startswith("heads."))
+    # trainable weights + the heads' saved buffers (HTR's BatchNorm running statistics; not
+    # its script masks, which are rebuilt from the charset)
+    kept = model.state_dict()
+    buffers = sum(b.numel() for n, b in model.named_buffers() if n.startswith("heads.") and n in kept)
     assert sum(t.numel() for t in saved.values()) == model.parameter_counts()[
         "trainable_parameters"] + buffers
     again = FusionBrain.from_pretrained(tmp_path / "m")
