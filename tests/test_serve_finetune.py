@@ -145,3 +145,39 @@ def test_cli_and_service_job_switch_and_rollback(base, tmp_path, capsys):
         r = c.post("/v1/htr", files=[("files", ("a.png", buf.getvalue(), "image/png"))],
                    headers=auth)
         assert r.json()["model_version"] == 1
+
+
+def test_service_readings_equal_predict_and_keep_one_script(base, tmp_path, monkeypatch):
+    """The service's readings are predict's (one script per image), with confidences."""
+    from fusionbrain.tasks.htr import charset
+    from fusionbrain.tasks.htr.data import HTRSample
+
+    _, model = base
+    images = [word_image(w) for w in WORDS + ["ТОМ", "Том 12"]]
+    paths = []
+    for i, im in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        im.save(paths[-1])
+    want = model.predict("HTR", [HTRSample(str(i), str(p), "", "") for i, p in enumerate(paths)])
+    got = read_htr(model, images)
+    assert [r.text for r in got] == want
+    for r in got:
+        assert 0.0 <= r.confidence <= 1.0 and len(r.char_conf) == len(r.text)
+
+    # columns whose single best guesses mix scripts: Т, then Latin O over Cyrillic О, then М
+    head = model.heads["HTR"]
+    frames = [("Т", "Т"), ("O", "О"), ("М", "M")]
+
+    def mixed(_model, batch):
+        t = batch["frame_targets"].shape[1]
+        logits = torch.full((len(batch["ids"]), t, charset.NUM_CLASSES), -5.0)
+        logits[:, :, charset.BLANK] = 2.0
+        for k, (first, second) in enumerate(frames):
+            logits[:, 2 * k + 1, charset.encode(first)[0]] = 4.0
+            logits[:, 2 * k + 1, charset.encode(second)[0]] = 3.5
+        return logits, None
+
+    monkeypatch.setattr(head, "_logits", mixed)
+    assert [r.text for r in read_htr(model, images[:1])] == ["ТОМ"]
+    monkeypatch.setattr(head, "one_script", False)
+    assert [r.text for r in read_htr(model, images[:1])] == ["ТOМ"]

@@ -85,10 +85,14 @@ def load_temperature(model_dir: str | Path | None) -> float:
 
 
 def htr_logits(model: Any, images: list) -> tuple[Any, list[int]]:
-    """The HTR head's CTC logits (B, T, C) for images (PIL or paths) and their lengths."""
+    """The HTR head's CTC logits (B, T, C) for images (PIL or paths) and their lengths.
+
+    Where the head decodes one script per image, the other script's classes come back at
+    -inf, so every reading here equals ``predict``'s."""
     import torch
 
     from fusionbrain.tasks.htr.data import HTRSample
+    from fusionbrain.tasks.htr.head import keep_script
 
     samples = [HTRSample(str(i), im, "", "") for i, im in enumerate(images)]
     was_training = model.training
@@ -96,7 +100,11 @@ def htr_logits(model: Any, images: list) -> tuple[Any, list[int]]:
     try:
         with torch.inference_mode():
             batch = model.collate("HTR", samples, train=False)
-            logits = model.heads["HTR"]._logits(model, batch)[0].float().cpu()
+            head = model.heads["HTR"]
+            logits = head._logits(model, batch)[0].float().cpu()
+            masks = head.decode_masks() if hasattr(head, "decode_masks") else None
+            if masks is not None:
+                logits = keep_script(torch.log_softmax(logits, -1), batch["input_lengths"], masks)
     finally:
         model.train(was_training)
     return logits, [int(n) for n in batch["input_lengths"]]

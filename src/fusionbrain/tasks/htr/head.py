@@ -274,27 +274,42 @@ class HTRHead(nn.Module):
 
     def predict(self, model: HeadModel, batch: dict) -> list[str]:
         logp = torch.log_softmax(self._logits(model, batch)[0].float(), -1).cpu()
-        return greedy_decode(logp, batch["input_lengths"],
-                             self.script_masks.cpu() if self.one_script else None)
+        return greedy_decode(logp, batch["input_lengths"], self.decode_masks())
+
+    def decode_masks(self) -> torch.Tensor | None:
+        """The script masks greedy decoding keeps to (None: any class per column)."""
+        return self.script_masks.cpu() if self.one_script else None
+
+
+def script_choice(logp: torch.Tensor, lengths: torch.Tensor,
+                  script_masks: torch.Tensor) -> torch.Tensor:
+    """(B,) the script (row of ``script_masks`` (S, C)) each image is read in: the one whose
+    best path over the image's own columns scores higher.
+
+    A label is written in one script, but Latin and Cyrillic capitals look alike (А/A, Р/P,
+    С/C...), so free per-column picks mix them.
+    """
+    inside = (torch.arange(logp.shape[1]).view(1, -1) < lengths.view(-1, 1)).to(logp.dtype)
+    masked = logp.unsqueeze(1).masked_fill(
+        ~script_masks.view(1, script_masks.shape[0], 1, -1), float("-inf"))  # (B, S, T, C)
+    return (masked.max(-1).values * inside.unsqueeze(1)).sum(-1).argmax(1)
+
+
+def keep_script(logp: torch.Tensor, lengths: torch.Tensor,
+                script_masks: torch.Tensor | None) -> torch.Tensor:
+    """``logp`` with the classes outside each image's script at -inf (unchanged without
+    masks); digits, punctuation and the blank are in both scripts."""
+    if script_masks is None:
+        return logp
+    pick = script_choice(logp, lengths, script_masks)
+    return logp.masked_fill(~script_masks[pick].unsqueeze(1), float("-inf"))
 
 
 def greedy_decode(logp: torch.Tensor, lengths: torch.Tensor,
                   script_masks: torch.Tensor | None = None) -> list[str]:
-    """Greedy CTC over (B, T, C) log-probabilities, each row up to its own length.
-
-    With ``script_masks`` (S, C): a label is written in one script, but Latin and Cyrillic
-    capitals look alike (А/A, Р/P, С/C...), so per-column picks mix them. Each image is
-    decoded with the script whose best path scores higher (digits, punctuation in both).
-    """
-    inside = (torch.arange(logp.shape[1]).view(1, -1) < lengths.view(-1, 1)).float()  # (B, T)
-    if script_masks is not None:
-        masked = logp.unsqueeze(1).masked_fill(
-            ~script_masks.view(1, script_masks.shape[0], 1, -1), float("-inf"))  # (B, S, T, C)
-        scores = (masked.max(-1).values * inside.unsqueeze(1)).sum(-1)  # (B, S)
-        pick = scores.argmax(1)
-        best = masked[torch.arange(len(pick)), pick].argmax(-1)
-    else:
-        best = logp.argmax(-1)
+    """Greedy CTC over (B, T, C) log-probabilities, each row up to its own length
+    (one script per image with ``script_masks``: :func:`keep_script`)."""
+    best = keep_script(logp, lengths, script_masks).argmax(-1)
     return [charset.ctc_greedy(best[i, : int(k)].tolist()) for i, k in enumerate(lengths)]
 
 
