@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200, help="crops per language (default 200)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", help="comma-separated seeds (e.g. 0,1,2): render and read a "
+                    "new set per seed; the table gives mean ± sd over them")
     ap.add_argument("--model", help="a FusionBrain model folder to read the same crops")
     ap.add_argument("--out", default=str(OUT / "htr_real_style"),
                     help="result path prefix (.md/.json/.png are added)")
@@ -112,68 +115,100 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="htr_real_style_"))
-    rows: list[dict] = []
-    t0 = time.perf_counter()
-    if args.real:
-        from fusionbrain.tasks.htr.data import read_copybook
-
-        for s in read_copybook(args.real, args.real_images):
-            rows.append({"lang": s.lang, "truth": s.text, "image": s.image_path})
-    elif args.embedded:
-        from fusionbrain.tasks.htr.synthetic import generate
-
-        for s in generate("test", args.n, args.seed, tmp):
-            rows.append({"lang": s.lang, "truth": s.text, "image": s.image_path})
-    else:
-        for lang in ("en", "ru"):
-            for i, (img, text) in enumerate(form_name_crops(args.n, lang, args.seed)):
-                p = tmp / f"{lang}_{i}.png"
-                img.save(p)
-                rows.append({"lang": lang, "truth": text, "image": str(p)})
-    t_render = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(args.workers) as pool:
-        reads = list(pool.map(lambda r: tesseract_read(r["image"], r["lang"]), rows))
-    for r, text in zip(rows, reads, strict=True):
-        r["tesseract"] = text
-    t_tess = time.perf_counter() - t0
-
-    t_model = None
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    model = None
     if args.model:
         from fusionbrain.model import FusionBrain
 
         model = FusionBrain.from_pretrained(args.model)
+    tmp = Path(tempfile.mkdtemp(prefix="htr_real_style_"))
+    rows: list[dict] = []
+    t_render = t_tess = 0.0
+    t_model: float | None = 0.0 if model is not None else None
+    for seed in seeds:
+        rows_s: list[dict] = []
         t0 = time.perf_counter()
-        readings = model.read_text([r["image"] for r in rows], batch_size=32)
-        t_model = time.perf_counter() - t0
-        for r, text in zip(rows, readings, strict=True):
-            r["model"] = text
+        if args.real:
+            from fusionbrain.tasks.htr.data import read_copybook
+
+            for s in read_copybook(args.real, args.real_images):
+                rows_s.append({"lang": s.lang, "truth": s.text, "image": s.image_path})
+        elif args.embedded:
+            from fusionbrain.tasks.htr.synthetic import generate
+
+            for s in generate("test", args.n, seed, tmp / str(seed)):
+                rows_s.append({"lang": s.lang, "truth": s.text, "image": s.image_path})
+        else:
+            (tmp / str(seed)).mkdir()
+            for lang in ("en", "ru"):
+                for i, (img, text) in enumerate(form_name_crops(args.n, lang, seed)):
+                    p = tmp / str(seed) / f"{lang}_{i}.png"
+                    img.save(p)
+                    rows_s.append({"lang": lang, "truth": text, "image": str(p)})
+        t_render += time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(args.workers) as pool:
+            reads = list(pool.map(lambda r: tesseract_read(r["image"], r["lang"]), rows_s))
+        for r, text in zip(rows_s, reads, strict=True):
+            r["tesseract"] = text
+            r["seed"] = seed
+        t_tess += time.perf_counter() - t0
+
+        if model is not None:
+            t0 = time.perf_counter()
+            readings = model.read_text([r["image"] for r in rows_s], batch_size=32)
+            t_model += time.perf_counter() - t0
+            for r, text in zip(rows_s, readings, strict=True):
+                r["model"] = text
+        if seed == seeds[0]:
+            grid(rows_s, out.with_suffix(".png"))
+        rows += rows_s
 
     result: dict = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "machine": f"{platform.processor() or platform.machine()}, "
                                f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
                     "command": "python bench/htr_real_style.py " + " ".join(argv or sys.argv[1:]),
-                    "n_per_lang": args.n, "seed": args.seed, "model": args.model,
+                    "n_per_lang": args.n, "seed": seeds[0], "model": args.model,
                     "seconds": {"render": round(t_render, 1), "tesseract": round(t_tess, 1),
                                 "model": None if t_model is None else round(t_model, 1)},
                     "scores": {}}
     readers = ["tesseract"] + (["model"] if args.model else [])
+    result["seeds"] = seeds
     for reader in readers:
         for lang in ("en", "ru"):
-            sub = [r for r in rows if r["lang"] == lang]
-            if not sub:
+            per_seed = [scores([r[reader] for r in rows if r["lang"] == lang and r["seed"] == sd],
+                               [r["truth"] for r in rows if r["lang"] == lang and r["seed"] == sd])
+                        for sd in seeds]
+            per_seed = [x for x in per_seed if x["n"]]
+            if not per_seed:
                 continue
-            result["scores"][f"{reader}/{lang}"] = scores([r[reader] for r in sub],
-                                                          [r["truth"] for r in sub])
+            agg = {"n": sum(x["n"] for x in per_seed)}
+            for k in ("exact", "cer"):
+                vals = [x[k] for x in per_seed]
+                agg[k] = statistics.mean(vals)
+                agg[k + "_sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
+                agg[k + "_per_seed"] = vals
+            result["scores"][f"{reader}/{lang}"] = agg
+
+    def cell(s: dict, k: str) -> str:
+        return f"{s[k]:.3f}" + (f" ± {s[k + '_sd']:.3f}" if len(seeds) > 1 else "")
+
     lines = ["| reader | lang | crops | exact | CER |", "|---|---|---:|---:|---:|"]
     for key, s in result["scores"].items():
         reader, lang = key.split("/")
-        lines.append(f"| {reader} | {lang} | {s['n']} | {s['exact']:.3f} | {s['cer']:.3f} |")
+        lines.append(f"| {reader} | {lang} | {s['n']} | {cell(s, 'exact')} | {cell(s, 'cer')} |")
+    if args.model:
+        lines += ["", "| lang | model exact / Tesseract exact (per seed) |", "|---|---|"]
+        for lang in ("en", "ru"):
+            m, t = result["scores"].get(f"model/{lang}"), result["scores"].get(f"tesseract/{lang}")
+            if m and t:
+                ratios = [a / b if b else float("inf") if a else float("nan") for a, b in
+                          zip(m["exact_per_seed"], t["exact_per_seed"], strict=True)]
+                result["scores"][f"model/{lang}"]["x_tesseract_per_seed"] = ratios
+                lines.append(f"| {lang} | " + ", ".join(f"{x:.2f}×" for x in ratios) + " |")
     table = "\n".join(lines)
     print(table)
-    grid(rows, out.with_suffix(".png"))
     result["examples"] = [{k: v for k, v in r.items() if k != "image"} for r in rows[:20]] + [
         {k: v for k, v in r.items() if k != "image"} for r in rows if r["lang"] == "ru"][:20]
     out.with_suffix(".json").write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n",
@@ -181,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     what = "your crops" if args.real else "the embedded test" if args.embedded else "form-style crops"
     md = (f"# HTR on {what}: {' vs '.join(readers)}\n\n"
           f"`{result['command']}` — {result['date']}, {result['machine']}; "
+          + (f"mean ± sd over seeds {', '.join(map(str, seeds))}; " if len(seeds) > 1 else "")
           + (f"real crops from `{args.real}`; " if args.real else
-             f"the first {args.n} images of the embedded HTR test split (seed {args.seed}); "
+             f"the first {args.n} images of the embedded HTR test split (seeds "
+             f"{', '.join(map(str, seeds))}); "
              if args.embedded else
              f"{args.n} crops per language (names in CAPITALS, held-out hands, test-side "
              "names); ")
