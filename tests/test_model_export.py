@@ -172,6 +172,20 @@ def test_export_keeps_a_filled_card_and_fp32_on_request(run, exported, tmp_path,
         torch.float32}
 
 
+def test_export_calibrates_htr_confidences_on_valid_words(run, data, tmp_path, capsys):
+    from fusionbrain.serve.inference import load_temperature
+
+    out = tmp_path / "m"
+    assert cli(["export", "--model", str(run), "--out", str(out), "--calibrate", str(data),
+                "--calibrate-n", "5"]) == 0
+    calib = json.loads((out / "calibration.json").read_text())
+    assert calib["n"] == 5 and calib["bce"] <= calib["bce_t1"]
+    assert load_temperature(out) == calib["temperature"]
+    assert "valid" in calib["fitted_on"] and "HTR confidence temperature" in capsys.readouterr().out
+    assert cli(["export", "--model", str(run), "--out", str(tmp_path / "n"), "--calibrate",
+                str(tmp_path)]) == 2
+
+
 @pytest.mark.parametrize("case", ["missing-model", "out-is-file", "out-not-a-model"])
 def test_export_errors_are_one_line(run, tmp_path, capsys, case):
     model, out = str(run), tmp_path / "out"

@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "an existing one must be a model folder)")
     parser.add_argument("--fp32", action="store_true",
                         help="store the weights as float32 (default: float16, half the size)")
+    parser.add_argument("--calibrate", type=Path, metavar="DATA",
+                        help="fit the HTR confidence temperature (the service's) on the first "
+                             "--calibrate-n words of DATA/valid/HTR and write calibration.json")
+    parser.add_argument("--calibrate-n", type=int, default=500)
 
 
 def check_out(out: Path) -> None:
@@ -238,6 +242,8 @@ def run(args: argparse.Namespace) -> int:
         with atomic_open(card, "w", encoding="utf-8") as f:
             f.write(text)
         print(f"model card skeleton: {card} (fill its TODO sections with measured figures)")
+    if args.calibrate is not None:
+        calibrate(out, args.calibrate, args.calibrate_n)
     mb = weights.stat().st_size / 1e6
     print(f"exported {model_dir} -> {out}: {weights.name} {mb:.2f} MB "
           f"({'float32' if args.fp32 else 'float16'}; largest rounding {worst:.2g})")
@@ -245,3 +251,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {weights} is {mb:.1f} MB, over the {SHIP_LIMIT_MB:.0f} MB a shipped "
               "model may take", file=sys.stderr)
     return 0
+
+
+def calibrate(model_dir: Path, data: Path, n: int) -> dict[str, Any]:
+    """Fit the temperature of HTR confidences (serve/inference.py) on held-out valid words of
+    the exported (rounded) weights; written as ``model_dir/calibration.json``."""
+    from fusionbrain.model.modeling_fusionbrain import FusionBrain
+    from fusionbrain.serve.inference import CALIBRATION_NAME, fit_temperature, htr_logits
+    from fusionbrain.tasks.htr.data import read_split
+    from fusionbrain.utils.io import write_json_atomic
+
+    folder = Path(data) / "valid" / "HTR"
+    if not (folder / "samples.jsonl").is_file():
+        raise UserError("no HTR validation split here (DATA/valid/HTR/samples.jsonl)", path=data)
+    words = read_split(folder)[:n]
+    model = FusionBrain.from_pretrained(model_dir)
+    chunks = [htr_logits(model, [w.image_path for w in words[i:i + 32]])
+              for i in range(0, len(words), 32)]
+    calib = fit_temperature(chunks, [w.text for w in words])
+    calib["fitted_on"] = f"the first {len(words)} words of {folder}"
+    write_json_atomic(model_dir / CALIBRATION_NAME, calib, indent=1)
+    print(f"HTR confidence temperature {calib['temperature']:.3g} (binary cross-entropy "
+          f"{calib['bce_t1']:.3f} at T=1 -> {calib['bce']:.3f}) on {len(words)} valid words")
+    return calib
