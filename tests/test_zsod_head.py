@@ -161,6 +161,30 @@ def test_vqa_image_tokens_and_the_shared_cache(model, samples):
     assert not any("_mid_layer" in n for n, _ in model.named_parameters())
 
 
+def test_a_full_cache_serves_hits_it_evicts_while_storing_the_batch_misses(model, monkeypatch):
+    """Once the caches are full, storing a batch's misses evicts the oldest entries, which
+    may be hits of the same batch (the bug that stopped a long run at step 1336)."""
+    from fusionbrain.model import vision as vision_mod
+
+    vision = model.vision
+    monkeypatch.setattr(vision_mod, "MAP_CACHE_SIZE", 2)
+    monkeypatch.setattr(vision_mod, "FEATURE_CACHE_SIZE", 2)
+    vision.__dict__.pop("_feature_cache", None)
+    vision.__dict__.pop("_map_cache", None)
+    torch.manual_seed(0)
+    pixels = torch.randn(4, 3, 64, 64)
+    with torch.no_grad():
+        want_mid, _ = vision.feature_maps(pixels, None)
+        want_tokens = model.encode_images(pixels)
+        vision.feature_maps(pixels[:2], ["a", "b"])  # the map cache is full: a, b
+        mid, _ = vision.feature_maps(pixels[[0, 2, 3]], ["a", "c", "d"])  # a hit, c d evict it
+        model.encode_images(pixels[:2], ["a", "b"])
+        tokens = model.encode_images(pixels[[1, 2, 3]], ["b", "c", "d"])
+    assert torch.equal(mid, want_mid[[0, 2, 3]].to(torch.float16).float())
+    assert torch.equal(tokens, want_tokens[[1, 2, 3]])
+    assert list(vision.__dict__["_map_cache"]) == ["c", "d"]
+
+
 def test_save_and_load_give_identical_boxes(samples, tmp_path):
     model = FusionBrain("tiny", tasks=["zsOD"])
     with torch.no_grad():  # trained-looking weights, different from a fresh build

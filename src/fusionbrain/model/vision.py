@@ -184,8 +184,12 @@ class VisionEncoder(nn.Module):
         if keys is None:
             keys = [None] * pixels.shape[0]
         cache = self.__dict__.setdefault("_feature_cache", OrderedDict())
-        todo = [i for i, k in enumerate(keys) if k is None or k not in cache]
         out: list[torch.Tensor | None] = [None] * len(keys)
+        for i, k in enumerate(keys):  # hits first: storing the misses may evict them
+            if k is not None and k in cache:
+                cache.move_to_end(k)
+                out[i] = cache[k].to(pixels.device, torch.float32)
+        todo = [i for i in range(len(keys)) if out[i] is None]
         if todo:
             with torch.no_grad():
                 pooled = self._pooled(self._backbone(pixels[todo], False)[0])
@@ -193,10 +197,6 @@ class VisionEncoder(nn.Module):
             for j, i in enumerate(todo):
                 out[i] = pooled[j]
                 self._remember(cache, keys[i], pooled[j], FEATURE_CACHE_SIZE)
-        for i, k in enumerate(keys):
-            if out[i] is None:
-                cache.move_to_end(k)
-                out[i] = cache[k].to(pixels.device, torch.float32)
         return torch.stack(out)  # type: ignore[arg-type]
 
     @staticmethod
@@ -223,9 +223,17 @@ class VisionEncoder(nn.Module):
             keys = [None] * pixels.shape[0]
         cache = self.__dict__.setdefault("_map_cache", OrderedDict())
         pooled_cache = self.__dict__.setdefault("_feature_cache", OrderedDict())
-        todo = [i for i, k in enumerate(keys) if k is None or k not in cache]
         mids: list[torch.Tensor | None] = [None] * len(keys)
         lasts: list[torch.Tensor | None] = [None] * len(keys)
+        # hits are read before the misses are stored: storing evicts the oldest entries,
+        # which may be this very batch's hits once the cache is full
+        for i, k in enumerate(keys):
+            if k is not None and k in cache:
+                cache.move_to_end(k)
+                m, la = cache[k]
+                mids[i] = m.to(pixels.device, torch.float32)
+                lasts[i] = la.to(pixels.device, torch.float32)
+        todo = [i for i in range(len(keys)) if mids[i] is None]
         if todo:
             with torch.no_grad():
                 last, mid = self._backbone(pixels[todo], True)
@@ -236,12 +244,6 @@ class VisionEncoder(nn.Module):
                 self._remember(cache, keys[i], (mid[j], last[j]), MAP_CACHE_SIZE)  # type: ignore[index]
                 if keys[i] is not None and keys[i] not in pooled_cache:
                     self._remember(pooled_cache, keys[i], pooled[j], FEATURE_CACHE_SIZE)
-        for i, k in enumerate(keys):
-            if mids[i] is None:
-                cache.move_to_end(k)
-                m, la = cache[k]
-                mids[i] = m.to(pixels.device, torch.float32)
-                lasts[i] = la.to(pixels.device, torch.float32)
         return torch.stack(mids), torch.stack(lasts)  # type: ignore[arg-type]
 
     def forward(self, pixels: torch.Tensor, keys: list[str | None] | None = None
