@@ -181,3 +181,31 @@ def test_service_readings_equal_predict_and_keep_one_script(base, tmp_path, monk
     assert [r.text for r in read_htr(model, images[:1])] == ["ТОМ"]
     monkeypatch.setattr(head, "one_script", False)
     assert [r.text for r in read_htr(model, images[:1])] == ["ТOМ"]
+
+
+def test_fine_tuning_keeps_a_faded_alignment_loss_off(tmp_path):
+    """A model trained with a fading alignment loss (cpu-long) fine-tunes with it off: on, it
+    drags CTC's learned alignment back to the flat start and the model forgets how to read."""
+    from fusionbrain.tasks.htr.data import HTRSample
+
+    torch.manual_seed(0)
+    model = FusionBrain("tiny", tasks=["HTR"])
+    head = model.heads["HTR"]
+    head.align_until = 0.3
+    samples = []
+    for i, w in enumerate(WORDS):
+        word_image(w).save(tmp_path / f"{i}.png")
+        samples.append(HTRSample(str(i), str(tmp_path / f"{i}.png"), w, "en"))
+    assert head._align_weight() > 0
+    seen = []
+    forward = head.forward
+
+    def spy(m, batch):
+        seen.append(head._align_weight())
+        out = forward(m, batch)
+        assert "align_ce" not in out
+        return out
+
+    head.forward = spy
+    finetune.train_head(model, samples, steps=2, batch_size=2)
+    assert seen == [0.0, 0.0]
