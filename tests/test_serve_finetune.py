@@ -209,3 +209,26 @@ def test_fine_tuning_keeps_a_faded_alignment_loss_off(tmp_path):
     head.forward = spy
     finetune.train_head(model, samples, steps=2, batch_size=2)
     assert seen == [0.0, 0.0]
+
+
+def test_fine_tuning_rehearses_the_writers_the_model_already_reads(tmp_path, monkeypatch):
+    from fusionbrain.tasks.htr.data import HTRSample
+
+    torch.manual_seed(0)
+    model = FusionBrain("tiny", tasks=["HTR"])
+    words = []
+    for i, w in enumerate(WORDS + ["own", "old"]):
+        word_image(w).save(tmp_path / f"{i}.png")
+        words.append(HTRSample(f"{'r' if i >= 3 else 'c'}{i}", str(tmp_path / f"{i}.png"), w, "en"))
+    corrections, replay = words[:3], words[3:]
+    batches = []
+    collate = model.collate
+
+    def spy(task, samples, train=True):
+        batches.append([s.id[0] for s in samples])
+        return collate(task, samples, train=train)
+
+    monkeypatch.setattr(model, "collate", spy)
+    finetune.train_head(model, corrections, steps=3, batch_size=4, replay=replay,
+                        replay_share=0.5)
+    assert batches == [["c", "c", "r", "r"]] * 3

@@ -81,9 +81,21 @@ def htr_test_samples(n: int, cache: Path) -> list:
     return generate("test", n, 0, cache / f"htr_test_{n}")
 
 
+def replay_samples(n: int, cache: Path) -> list:
+    """``n`` words of the generator's training split (the hands the base model learned from),
+    cached: rehearsed beside the corrections so the head does not forget the other writers."""
+    from fusionbrain.tasks.htr.synthetic import generate
+
+    if n <= 0:
+        return []
+    return generate("train", n, 1, cache / f"htr_replay_{n}")
+
+
 def train_head(model: Any, samples: list, steps: int, batch_size: int = 16, lr: float = 5e-4,
-               seed: int = 0, log: Any = None) -> list[float]:
-    """AdamW on ``heads.HTR`` only; returns the loss per step."""
+               seed: int = 0, log: Any = None, replay: list | None = None,
+               replay_share: float = 0.5) -> list[float]:
+    """AdamW on ``heads.HTR`` only; returns the loss per step. With ``replay``, that share of
+    every batch is drawn from it (rehearsal of the writers the model already reads)."""
     import numpy as np
     import torch
 
@@ -110,8 +122,12 @@ def train_head(model: Any, samples: list, steps: int, batch_size: int = 16, lr: 
     for step in range(steps):
         if len(order) < batch_size:
             order.extend(rng.permutation(len(samples)).tolist())
-        idx, order = order[:batch_size], order[batch_size:]
-        batch = model.collate("HTR", [samples[i] for i in idx], train=True)
+        n_replay = round(batch_size * replay_share) if replay else 0
+        idx, order = order[:batch_size - n_replay], order[batch_size - n_replay:]
+        chosen = [samples[i] for i in idx]
+        if n_replay:
+            chosen += [replay[int(i)] for i in rng.integers(0, len(replay), n_replay)]
+        batch = model.collate("HTR", chosen, train=True)
         # cosine decay to 10 %: short runs on few items overshoot with a flat rate
         for g in opt.param_groups:
             g["lr"] = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / max(1, steps))))
@@ -131,7 +147,8 @@ def train_head(model: Any, samples: list, steps: int, batch_size: int = 16, lr: 
 def finetune(model_dir: str | Path, items: list[dict], out_dir: str | Path, *, steps: int = 60,
              batch_size: int = 16, lr: float = 5e-4, seed: int = 0, heldout_frac: float = 0.2,
              htr_test_n: int = 100, cache: Path | None = None, log: Any = print,
-             test_samples: list | None = None) -> dict:
+             test_samples: list | None = None, replay_n: int = 512,
+             replay_share: float = 0.5) -> dict:
     """Fine-tune ``model_dir``'s HTR head on reviewed ``items`` (id, image_sha, image_path,
     text); write the new version to ``out_dir`` with ``report.json`` and ``calibration.json``.
 
@@ -161,7 +178,8 @@ def finetune(model_dir: str | Path, items: list[dict], out_dir: str | Path, *, s
     log(f"{len(train_s)} training items, {len(held_s)} held out; before: held-out exact "
         f"{before['heldout']['exact']:.3f} CER {before['heldout']['cer']:.3f}")
     with torch.random.fork_rng(devices=[]):
-        losses = train_head(model, train_s, steps, batch_size, lr, seed, log)
+        losses = train_head(model, train_s, steps, batch_size, lr, seed, log,
+                            replay=replay_samples(replay_n, cache), replay_share=replay_share)
     after = {"heldout": evaluate(model, held_s), "htr_test": evaluate(model, test_s)}
     log(f"after: held-out exact {after['heldout']['exact']:.3f} CER "
         f"{after['heldout']['cer']:.3f}")
@@ -176,6 +194,7 @@ def finetune(model_dir: str | Path, items: list[dict], out_dir: str | Path, *, s
     report = {
         "base": str(Path(model_dir).resolve()), "out": str(out_dir.resolve()),
         "trained": "heads.HTR only", "steps": steps, "batch_size": batch_size, "lr": lr,
+        "replay": {"words": replay_n, "share": replay_share},
         "seed": seed, "train_items": len(train_s), "heldout_items": len(held_s),
         "heldout_ids": [it["id"] for it in held_items],
         "before": before, "after": after,
