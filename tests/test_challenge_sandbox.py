@@ -58,15 +58,6 @@ def folder_submission(root: Path, code: str, **meta) -> Path:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    from fusionbrain.data import build
-
-    out = tmp_path_factory.mktemp("tinydata")
-    build.build(out, "tiny", 0, workers=1)
-    return out
-
-
-@pytest.fixture(scope="module")
 def baseline_zip(tmp_path_factory, data) -> Path:
     d = tmp_path_factory.mktemp("ex") / "trivial-baselines"
     shutil.copytree(EXAMPLES / "trivial-baselines", d)

@@ -37,15 +37,6 @@ def make_zip(path: Path, files: dict, meta: dict | None = META) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    from fusionbrain.data import build
-
-    out = tmp_path_factory.mktemp("tinydata")
-    build.build(out, "tiny", 0, workers=1)
-    return out
-
-
 @pytest.fixture()
 def challenge(tmp_path, data) -> Path:
     root = tmp_path / "ch"

@@ -108,13 +108,6 @@ def test_fp16_keeps_what_it_cannot_hold_and_refuses_int_float_swaps(model, tmp_p
 
 # -- export of a real tiny run ---------------------------------------------------------
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("data") / "tiny"
-    assert cli(["data", "build", "--out", str(d), "--size", "tiny", "--workers", "1"]) == 0
-    return d
-
-
-@pytest.fixture(scope="module")
 def run(tmp_path_factory, data) -> Path:
     """A finished single-task HTR run (3 steps, energy measured) with its test scores."""
     from fusionbrain.train.experiment import ensure_test_scores

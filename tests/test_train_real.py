@@ -22,13 +22,6 @@ TINY = REPO / "configs" / "tiny.json"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("data") / "tiny"
-    assert cli(["data", "build", "--out", str(d), "--size", "tiny", "--workers", "1"]) == 0
-    return d
-
-
-@pytest.fixture(scope="module")
 def cfg(tmp_path_factory) -> Path:
     c = json.loads(TINY.read_text())
     # one thread: tiny matrices, and a busy machine makes 2 OpenMP threads spin
