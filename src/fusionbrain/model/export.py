@@ -257,7 +257,8 @@ def calibrate(model_dir: Path, data: Path, n: int) -> dict[str, Any]:
     """Fit the temperature of HTR confidences (serve/inference.py) on held-out valid words of
     the exported (rounded) weights; written as ``model_dir/calibration.json``."""
     from fusionbrain.model.modeling_fusionbrain import FusionBrain
-    from fusionbrain.serve.inference import CALIBRATION_NAME, fit_temperature, htr_logits
+    from fusionbrain.serve.inference import CALIBRATION_NAME
+    from fusionbrain.serve.inference import calibrate as fit_calibration
     from fusionbrain.tasks.htr.data import read_split
     from fusionbrain.utils.io import write_json_atomic
 
@@ -266,9 +267,7 @@ def calibrate(model_dir: Path, data: Path, n: int) -> dict[str, Any]:
         raise UserError("no HTR validation split here (DATA/valid/HTR/samples.jsonl)", path=data)
     words = read_split(folder)[:n]
     model = FusionBrain.from_pretrained(model_dir)
-    chunks = [htr_logits(model, [w.image_path for w in words[i:i + 32]])
-              for i in range(0, len(words), 32)]
-    calib = fit_temperature(chunks, [w.text for w in words])
+    calib = fit_calibration(model, words)
     calib["fitted_on"] = f"the first {len(words)} words of {folder}"
     write_json_atomic(model_dir / CALIBRATION_NAME, calib, indent=1)
     print(f"HTR confidence temperature {calib['temperature']:.3g} (binary cross-entropy "

@@ -157,7 +157,7 @@ def finetune(model_dir: str | Path, items: list[dict], out_dir: str | Path, *, s
     import torch
 
     from fusionbrain.model import FusionBrain
-    from fusionbrain.serve.inference import CALIBRATION_NAME, fit_temperature, htr_logits
+    from fusionbrain.serve.inference import CALIBRATION_NAME, calibrate
     from fusionbrain.utils.io import write_json_atomic
 
     t0 = time.time()
@@ -186,9 +186,7 @@ def finetune(model_dir: str | Path, items: list[dict], out_dir: str | Path, *, s
     model.save_pretrained(out_dir)
     calib = None
     if held_s:
-        chunks = [htr_logits(model, [s.image_path for s in held_s[i:i + 32]])
-                  for i in range(0, len(held_s), 32)]
-        calib = fit_temperature(chunks, [s.text for s in held_s])
+        calib = calibrate(model, held_s)
         calib["fitted_on"] = "held-out reviewed items"
         write_json_atomic(out_dir / CALIBRATION_NAME, calib, indent=1)
     report = {

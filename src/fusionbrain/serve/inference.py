@@ -148,6 +148,13 @@ def read_htr(model: Any, images: list, temperature: float = 1.0) -> list[Reading
     return readings_from_logits(logits, lengths, temperature)
 
 
+def calibrate(model: Any, samples: list, batch_size: int = 32) -> dict[str, float]:
+    """:func:`fit_temperature` of ``model``'s HTR readings of labelled ``samples``."""
+    chunks = [htr_logits(model, [s.image_path for s in samples[i:i + batch_size]])
+              for i in range(0, len(samples), batch_size)]
+    return fit_temperature(chunks, [s.text for s in samples])
+
+
 def fit_temperature(logits_list: list[tuple[Any, list[int]]], truths: list[str]
                     ) -> dict[str, float]:
     """The temperature (log grid 0.25..8) minimising the BCE of item confidence vs exact match.
