@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--words", type=int, default=200)
     ap.add_argument("--test-words", type=int, default=100)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--seed", type=int, default=0, help="fine-tuning seed (batch order, init)")
     args = ap.parse_args()
 
     import numpy as np
@@ -90,7 +91,7 @@ def main() -> None:
     log(f"{len(texts)} new-writer words reviewed ({store.counts()})")
     report = finetune.finetune(base, store.reviewed(), args.out / "v2", steps=args.steps,
                                batch_size=args.batch, lr=args.lr, htr_test_n=args.test_words,
-                               cache=args.out, log=log)
+                               cache=args.out, log=log, seed=args.seed)
     report["machine"] = f"{platform.machine()}, torch {torch.__version__}, " \
                         f"threads {torch.get_num_threads()}"
     report["new_writer_font"] = NEW_WRITER_FONT
