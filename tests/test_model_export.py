@@ -131,7 +131,9 @@ def exported(tmp_path_factory, run) -> Path:
 
 
 def test_export_writes_fp16_weights_and_a_card_from_the_run(run, exported):
-    assert sorted(p.name for p in exported.iterdir()) == ["README.md", "config.json", WEIGHTS]
+    # the HTR head's character n-gram, fitted on the run's training words, travels along
+    assert sorted(p.name for p in exported.iterdir()) == ["README.md", "config.json",
+                                                         "htr_lm.json.gz", WEIGHTS]
     src = run / "best" / "model" / WEIGHTS
     ratio = (exported / WEIGHTS).stat().st_size / src.stat().st_size
     assert 0.45 < ratio < 0.55, ratio
@@ -151,6 +153,25 @@ def test_export_writes_fp16_weights_and_a_card_from_the_run(run, exported):
     again = FusionBrain.from_pretrained(exported)
     assert {t.dtype for t in again._trainable_state().values() if t.is_floating_point()} == {
         torch.float32}
+    assert again.heads["HTR"].lm is not None
+
+
+def test_export_refits_the_ngram_on_other_data(run, data, tmp_path, capsys):
+    out = tmp_path / "m"
+    (tmp_path / "d" / "train" / "HTR").mkdir(parents=True)
+    words = ["zzyzx", "qwop"] * 3
+    (tmp_path / "d" / "train" / "HTR" / "samples.jsonl").write_text("".join(
+        json.dumps({"id": str(i), "image_path": "../../../w.png", "text": w, "lang": "en"}) + "\n"
+        for i, w in enumerate(words)))
+    Image.new("L", (40, 16), 235).save(tmp_path / "w.png")
+    assert cli(["export", "--model", str(run), "--out", str(out), "--fit-data",
+                str(tmp_path / "d")]) == 0
+    assert "HTR 6 samples" in capsys.readouterr().out
+    lm = FusionBrain.from_pretrained(out).heads["HTR"].lm
+    assert lm.prob("zzy", "z") > 0.5
+    assert cli(["export", "--model", str(run), "--out", str(tmp_path / "m2"), "--fit-data",
+                str(tmp_path / "nothing")]) == 2
+    assert "no training split" in capsys.readouterr().err
 
 
 def test_export_keeps_a_filled_card_and_fp32_on_request(run, exported, tmp_path, capsys):

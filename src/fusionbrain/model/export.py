@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fit the HTR confidence temperature (the service's) on the first "
                              "--calibrate-n words of DATA/valid/HTR and write calibration.json")
     parser.add_argument("--calibrate-n", type=int, default=500)
+    parser.add_argument("--fit-data", type=Path, metavar="DATA",
+                        help="(re)fit what the heads keep from the training data besides "
+                             "weights (HTR's character n-gram) on DATA/train, e.g. for a model "
+                             "trained before it existed")
 
 
 def check_out(out: Path) -> None:
@@ -225,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(model, FusionBrain):
         raise UserError(f"export writes FusionBrain models; this run's model is "
                         f"{type(model).__name__}", path=source)
+    if args.fit_data is not None:
+        fit_data(model, args.fit_data)
     model.save_pretrained(out, dtype=None if args.fp32 else torch.float16)
     weights = out / WEIGHTS_NAME
     # the stored weights against the model's: the rounding the export cost
@@ -251,6 +257,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {weights} is {mb:.1f} MB, over the {SHIP_LIMIT_MB:.0f} MB a shipped "
               "model may take", file=sys.stderr)
     return 0
+
+
+def fit_data(model: Any, data: Path) -> None:
+    """``model.fit_data`` on the training split of DATA, for the heads that keep something."""
+    from fusionbrain.train.engine import load_split
+
+    tasks = [t for t, h in model.heads.items() if hasattr(h, "fit_data")]
+    train = load_split(Path(data), "train", tasks, report=False)
+    if not train:
+        raise UserError(f"no training split of {', '.join(tasks)} here (DATA/train/<TASK>/)",
+                        path=data)
+    model.fit_data(train)
+    print(f"fitted on {data}/train: " + ", ".join(f"{t} {len(v)} samples"
+                                                  for t, v in train.items()))
 
 
 def calibrate(model_dir: Path, data: Path, n: int) -> dict[str, Any]:

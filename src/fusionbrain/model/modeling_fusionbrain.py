@@ -95,6 +95,15 @@ class FusionBrain(nn.Module):
                     config = config.with_task(task, **changes)
         return config
 
+    def fit_data(self, train_sets: dict[str, list]) -> None:
+        """What the built heads keep from the training data besides weights (HTR's character
+        n-gram): each head's ``fit_data(samples)``, where defined. Saved by
+        :meth:`save_pretrained` through the head's ``save_artefacts``."""
+        for task, samples in train_sets.items():
+            fit = getattr(self.heads[task], "fit_data", None) if task in self.heads else None
+            if fit is not None and samples:
+                fit(samples)
+
     # -- construction helpers -----------------------------------------------------
     def _add_lora(self) -> None:
         from peft import LoraConfig, inject_adapter_in_model
@@ -485,6 +494,9 @@ class FusionBrain(nn.Module):
             state = {name: _cast_storable(t, dtype) for name, t in state.items()}
         with atomic_open(directory / WEIGHTS_NAME, "wb") as f:
             f.write(save(state, metadata={"format": str(ARTEFACT_FORMAT)}))
+        for head in self.heads.values():  # e.g. HTR's character n-gram
+            if hasattr(head, "save_artefacts"):
+                head.save_artefacts(directory)
         stored = sorted({str(t.dtype).removeprefix("torch.") for t in state.values()
                          if t.is_floating_point()})
         meta = {"format": ARTEFACT_FORMAT, "model": self.config.to_dict(),
@@ -575,6 +587,9 @@ class FusionBrain(nn.Module):
                     raise UserError(f"dtype {t.dtype} != {want.dtype}", path=w_path, key=name)
                 state[name] = t.to(want.dtype)
         model.load_state_dict(state, strict=False)
+        for head in model.heads.values():
+            if hasattr(head, "load_artefacts"):
+                head.load_artefacts(directory)
         return model.to(map_location)
 
 

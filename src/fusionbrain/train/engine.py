@@ -116,7 +116,10 @@ def build_model(cfg: TrainConfig, tasks: list[str] | None,
     model_cfg = cfg.model
     if train_sets and hasattr(cls, "fit_config"):
         model_cfg = cls.fit_config(model_cfg, train_sets)
-    return cls(model_cfg, tasks=tasks)
+    model = cls(model_cfg, tasks=tasks)
+    if train_sets and hasattr(model, "fit_data"):
+        model.fit_data(train_sets)  # e.g. HTR's character n-gram (saved with the weights)
+    return model
 
 
 def find_model_dir(path: str | os.PathLike[str]) -> Path:

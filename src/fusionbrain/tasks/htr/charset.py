@@ -6,6 +6,7 @@ Index 0 is the CTC blank; characters are 1..len(CHARSET).
 from __future__ import annotations
 
 import string
+from typing import Any
 
 LATIN = string.ascii_lowercase + string.ascii_uppercase
 CYRILLIC = ("абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
@@ -39,6 +40,14 @@ def script_masks() -> dict[str, list[bool]]:
     for name, letters in (("latin", set(LATIN)), ("cyrillic", set(CYRILLIC))):
         out[name] = [True] + [c in letters or c in shared for c in CHARSET]
     return out
+
+
+def script_of(text: str, masks: Any) -> int | None:
+    """The row of ``masks`` (:func:`script_masks`' order) whose script ``text``'s letters are
+    in; None for no letters (digits, punctuation: either) or a mix."""
+    ids = encode(text)
+    fits = [k for k in range(len(masks)) if all(bool(masks[k][i]) for i in ids)]
+    return fits[0] if len(fits) == 1 else None
 
 
 def ctc_greedy(ids: list[int]) -> str:

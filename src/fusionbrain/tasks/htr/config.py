@@ -15,8 +15,11 @@ class HTRConfig(TaskConfig):
         "tiny": {"height": 16, "max_width": 128, "channels": 16},
     }
     POSITIVE: ClassVar[tuple[str, ...]] = ("height", "column_group", "max_width", "channels",
-                                           "body_pool", "rnn_hidden", "depth")
-    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("aux_ctc", "align_ce", "align_ce_until", "augment")
+                                           "body_pool", "rnn_hidden", "depth", "beam_width",
+                                           "lm_order")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("aux_ctc", "align_ce", "align_ce_until", "augment",
+                                               "lm_weight", "lm_length_bonus")
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"decode": ("beam", "greedy")}
 
     height: int = 32
     column_group: int = 4  # pixels of width per image token
@@ -30,6 +33,15 @@ class HTRConfig(TaskConfig):
     depth: int = 1  # convolutions per downsampling stage of the adapter's CNN
     one_script: bool = True  # decode each image in Latin or in Cyrillic, not a mix
     augment: float = 0.1  # +- random horizontal stretch of HTR training images
+    # decoding: "beam" = CTC prefix beam search weighed by a character n-gram of the training
+    # transcriptions (tasks/htr/lm.py; greedy when the model has none), "greedy" = per column.
+    # lm_weight and lm_length_bonus were chosen on the large build's valid split with the
+    # valid words taken out of the n-gram (bench/htr_lm_tune.py)
+    decode: str = "beam"
+    beam_width: int = 8
+    lm_order: int = 5
+    lm_weight: float = 0.3
+    lm_length_bonus: float = 1.0
 
 
 CONFIG = HTRConfig

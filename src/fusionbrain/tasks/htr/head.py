@@ -22,6 +22,7 @@ training images).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +33,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from fusionbrain.model.adapters import TaskPrompt, embedding_scale, open_image
 from fusionbrain.tasks.htr import charset
+from fusionbrain.tasks.htr.lm import FILE_NAME as LM_FILE
+from fusionbrain.tasks.htr.lm import CharNgramLM, beam_decode
 
 if TYPE_CHECKING:
     from fusionbrain.model.configuration import FusionBrainConfig
@@ -205,6 +208,11 @@ class HTRHead(nn.Module):
         self.align_until = config.task("HTR").align_ce_until
         self.one_script = config.task("HTR").one_script
         self.progress = 0.0
+        cfg = config.task("HTR")
+        self.decoding = {"lm_weight": cfg.lm_weight, "length_bonus": cfg.lm_length_bonus,
+                         "width": cfg.beam_width}
+        self.beam, self.lm_order = cfg.decode == "beam", cfg.lm_order
+        self.lm: CharNgramLM | None = None  # fitted on the training texts: :meth:`fit_data`
         hidden = config.task("HTR").rnn_hidden
         self.prompt = TaskPrompt(config.prompt_tokens, d, scale)
         self.adapter = ColumnAdapter(config.task("HTR").channels, config.task("HTR").column_group,
@@ -274,7 +282,29 @@ class HTRHead(nn.Module):
 
     def predict(self, model: HeadModel, batch: dict) -> list[str]:
         logp = torch.log_softmax(self._logits(model, batch)[0].float(), -1).cpu()
-        return greedy_decode(logp, batch["input_lengths"], self.decode_masks())
+        return self.read(logp, batch["input_lengths"])
+
+    def read(self, logp: torch.Tensor, lengths: torch.Tensor) -> list[str]:
+        """The texts of (B, T, C) log-probabilities: beam search with the character n-gram
+        where the config asks for it and the model has one, else greedy; one script each."""
+        if self.beam and self.lm is not None:
+            return beam_decode(logp, lengths, self.lm, self.decode_masks(), **self.decoding)
+        return greedy_decode(logp, lengths, self.decode_masks())
+
+    # -- the character n-gram: fitted on the training texts, saved beside the weights ------
+
+    def fit_data(self, samples: list) -> None:
+        """Fit the n-gram on the training transcriptions (the model's ``fit_data`` hook)."""
+        if self.beam:
+            self.lm = CharNgramLM.fit((s.text for s in samples if s.text), self.lm_order)
+
+    def save_artefacts(self, directory: Path) -> None:
+        if self.lm is not None:
+            self.lm.save(directory / LM_FILE)
+
+    def load_artefacts(self, directory: Path) -> None:
+        if (directory / LM_FILE).is_file():
+            self.lm = CharNgramLM.load(directory / LM_FILE)
 
     def decode_masks(self) -> torch.Tensor | None:
         """The script masks greedy decoding keeps to (None: any class per column)."""
