@@ -479,7 +479,7 @@ def write_seeds_report(out: Path, agg: dict[str, Any]) -> Path:
              "Test split, challenge metrics (aij2021). mean ± sample standard deviation over "
              "seeds; 'every seed' = above the trivial baseline on each seed.", "",
              "| task | baseline | " + " | ".join(f"{a} | {a}: every seed" for a in arms)
-             + (" | fusion − single |" if len(arms) == 2 else ""),
+             + (" | fusion − single |" if len(arms) == 2 else " |"),
              "|---|---:|" + "---:|:---:|" * len(arms) + ("---:|" if len(arms) == 2 else "")]
     for t in tasks:
         row = f"| {t} | {agg['baseline'][t]:.3f} | "
