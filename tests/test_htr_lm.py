@@ -6,6 +6,7 @@ saved model; the service's confidences follow the beam's text."""
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
 import torch
@@ -72,6 +73,10 @@ def test_ngram_file_round_trip_and_bad_files(tmp_path):
     (tmp_path / "other.gz").write_bytes(gzip.compress(b'{"format": "x"}'))
     with pytest.raises(UserError, match="format"):
         CharNgramLM.load(tmp_path / "other.gz")
+    bad_counts = {"format": "fusionbrain-char-ngram/1", "order": 3, "counts": {"ca": {"t": -1}}}
+    (tmp_path / "counts.gz").write_bytes(gzip.compress(json.dumps(bad_counts).encode()))
+    with pytest.raises(UserError, match="counts after 'ca'"):
+        CharNgramLM.load(tmp_path / "counts.gz")
 
 
 def test_beam_reads_clear_columns_as_greedy_does_repeats_included():

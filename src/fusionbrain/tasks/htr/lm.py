@@ -98,6 +98,13 @@ class CharNgramLM:
         order, counts = data.get("order"), data.get("counts")
         if not isinstance(order, int) or order < 1 or not isinstance(counts, dict):
             raise UserError("expected 'order' (integer >= 1) and 'counts' (object)", path=path)
+        for history, after in counts.items():
+            if len(history) >= order or not isinstance(after, dict) or not all(
+                    isinstance(c, str) and len(c) == 1 and isinstance(n, int) and n > 0
+                    for c, n in after.items()):
+                raise UserError(f"counts after {history!r}: expected an object of single "
+                                f"characters to positive integers, histories under {order} "
+                                "characters", path=path, key="counts")
         return cls(order, counts)
 
 
