@@ -172,6 +172,9 @@ def test_the_ngram_is_fitted_on_training_texts_and_saved_with_the_model(tmp_path
     greedy = FusionBrain(model.config.with_task("HTR", decode="greedy"), tasks=["HTR"])
     greedy.fit_data({"HTR": samples})
     assert greedy.heads["HTR"].lm is None
+    greedy.save_pretrained(tmp_path / "m")  # over the folder: the old n-gram goes
+    assert not (tmp_path / "m" / FILE_NAME).exists()
+    assert FusionBrain.from_pretrained(tmp_path / "m").heads["HTR"].lm is None
 
 
 def test_text_posterior_is_the_beams_share_of_the_text():

@@ -301,6 +301,8 @@ class HTRHead(nn.Module):
     def save_artefacts(self, directory: Path) -> None:
         if self.lm is not None:
             self.lm.save(directory / LM_FILE)
+        else:  # saving over a folder: an older model's n-gram must not come back with this one
+            (directory / LM_FILE).unlink(missing_ok=True)
 
     def load_artefacts(self, directory: Path) -> None:
         if (directory / LM_FILE).is_file():
