@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from ctc_frames import frame_log_probs
 from PIL import Image, ImageDraw
 
 from fusionbrain.model import FusionBrain
@@ -75,15 +76,7 @@ def test_frame_targets_put_each_character_in_its_share_of_the_ink():
 
 
 def _logp(texts_per_frame: list[list[tuple[str, float]]]) -> torch.Tensor:
-    """(1, T, C) log-probabilities: each frame's listed characters get the listed
-    probability ("" is the blank), the rest share what is left."""
-    rows = []
-    for frame in texts_per_frame:
-        p = torch.full((charset.NUM_CLASSES,), 1e-4)
-        for ch, prob in frame:
-            p[charset.BLANK if ch == "" else charset.encode(ch)[0]] = prob
-        rows.append((p / p.sum()).log())
-    return torch.stack(rows).unsqueeze(0)
+    return frame_log_probs(texts_per_frame, floor=1e-4)
 
 
 def test_greedy_decode_keeps_one_script_per_image():

@@ -10,6 +10,7 @@ import json
 
 import pytest
 import torch
+from ctc_frames import frame_log_probs
 
 from fusionbrain.errors import UserError
 from fusionbrain.model import FusionBrain
@@ -30,15 +31,7 @@ TEXTS = ["cat", "catalogue", "scatter", "cattle", "concat", "Catherine", "vacati
 
 
 def _logp(frames: list[list[tuple[str, float]]]) -> torch.Tensor:
-    """(1, T, C) log-probabilities: each frame's listed characters get the listed
-    probability ("" is the blank), the rest share what is left."""
-    rows = []
-    for frame in frames:
-        p = torch.full((charset.NUM_CLASSES,), 1e-5)
-        for ch, prob in frame:
-            p[charset.BLANK if ch == "" else charset.encode(ch)[0]] = prob
-        rows.append((p / p.sum()).log())
-    return torch.stack(rows).unsqueeze(0)
+    return frame_log_probs(frames, floor=1e-5)
 
 
 def _word(text: str, hesitant: dict[int, list[tuple[str, float]]] | None = None
