@@ -1,15 +1,19 @@
 """Inference helpers of the service: safe image decoding, HTR with calibrated confidences.
 
 Confidence of an HTR reading. The text is the head's own (``predict``'s: beam search with
-its character n-gram, or greedy). Each character of a greedy reading comes from a run of
-columns with that class; its confidence is the highest posterior of that class in its run,
-from ``softmax(logits / T)``; where the beam's text differs from the greedy one, each
-character's columns are those of the best CTC alignment of the text. The item's confidence is the product of its characters'
-confidences (the chance that every character is right if they erred independently; an empty
-reading gets the lowest blank posterior). ``T`` is a temperature fitted on a held-out slice
-of reviewed items (:func:`fit_temperature`: the T on a log grid that minimises the binary
-cross-entropy between item confidence and "the reading was exactly right"), saved as
-``calibration.json`` in the model folder; a model without one uses T = 1 (uncalibrated).
+its character n-gram, or greedy), probabilities come from ``softmax(logits / T)``.
+- Greedy: each character comes from a run of columns with that class; its confidence is the
+  highest posterior of that class in its run. The item's confidence is the product of its
+  characters' (the chance that every character is right if they erred independently; an
+  empty reading gets the lowest blank posterior).
+- Beam with the n-gram: each character's columns are those of the best CTC alignment of the
+  text, their posteriors re-weighed by the n-gram as the beam weighed them; the item's
+  confidence is the beam's posterior of the text (its share of the final hypotheses).
+
+``T`` is a temperature fitted on a held-out slice of reviewed items (:func:`fit_temperature`:
+the T on a log grid that minimises the binary cross-entropy between item confidence and "the
+reading was exactly right"), saved as ``calibration.json`` in the model folder; a model
+without one uses T = 1 (uncalibrated).
 """
 
 from __future__ import annotations
@@ -196,8 +200,8 @@ def _aligned_confidences(p: Any, ids: list[int], lm: Any = None, lm_weight: floa
     """Each character's highest posterior over its aligned columns (0 where no alignment
     fits). With the head's n-gram the posterior of each column is re-weighed as the beam
     weighs it, p(c) * (P_lm(c | the characters before) / the likeliest's) ** lm_weight (the
-    blank and the n-gram's favourite keep their p), renormalised: a letter the n-gram chose over a hesitant column is not scored as if the
-    pixels alone had to decide."""
+    blank and the n-gram's favourite keep their p), renormalised: a letter the n-gram chose
+    over a hesitant column is not scored as if the pixels alone had to decide."""
     import torch
 
     from fusionbrain.tasks.htr import charset
