@@ -137,13 +137,13 @@ def beam_hypotheses(logp: torch.Tensor, lm: CharNgramLM | None, *, lm_weight: fl
     """
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, -math.inf)}  # (blank, char)
     lm_cache: dict[tuple[int, ...], float] = {(): 0.0}
-    chars = charset.CHARSET
 
     def lm_score(prefix: tuple[int, ...]) -> float:
         got = lm_cache.get(prefix)
         if got is None:
-            text = "".join(chars[i - 1] for i in prefix[:-1])
-            got = lm_score(prefix[:-1]) + lm.log_prob(text, chars[prefix[-1] - 1])  # type: ignore[union-attr]
+            assert lm is not None
+            got = lm_score(prefix[:-1]) + lm.log_prob(charset.decode(list(prefix[:-1])),
+                                                      charset.decode([prefix[-1]]))
             lm_cache[prefix] = got
         return got
 
@@ -182,7 +182,7 @@ def beam_hypotheses(logp: torch.Tensor, lm: CharNgramLM | None, *, lm_weight: fl
     def final(prefix: tuple[int, ...], pb: float, pc: float) -> float:
         s = rank(prefix, pb, pc)
         if lm is not None and lm_weight:
-            s += lm_weight * lm.log_prob("".join(chars[i - 1] for i in prefix), EOS)
+            s += lm_weight * lm.log_prob(charset.decode(list(prefix)), EOS)
         return s
 
     return sorted(((list(p), final(p, *e)) for p, e in beams.items()), key=lambda h: -h[1])
