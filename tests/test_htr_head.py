@@ -159,3 +159,37 @@ def test_save_and_load_give_identical_predictions(trained, words, tmp_path):
         a = model.heads["HTR"]._logits(model, batch)[0]
         b = again.heads["HTR"]._logits(again, batch)[0]
     assert torch.equal(a, b)
+
+
+def test_body_warmup_trains_the_adapter_alone_then_the_body_joins_from_zero(words):
+    torch.manual_seed(0)
+    model = FusionBrain(FusionBrain("tiny").config.replace(htr_body_warmup=0.5), tasks=["HTR"])
+    head = model.heads["HTR"]
+    assert torch.count_nonzero(head.from_body[1].weight) == 0  # the body's residual starts at 0
+    calls = []
+    run_body = model.run_body
+
+    def counting(*a, **k):
+        calls.append(1)
+        return run_body(*a, **k)
+
+    model.run_body = counting
+    batch = model.collate("HTR", words[:3], train=False)
+    model.train()
+    head.set_progress(0.25)
+    opt = torch.optim.AdamW(model.trainable_parameters("HTR"), lr=3e-3)
+    for _ in range(3):  # warm-up: no body pass, but the adapter and classifier learn
+        opt.zero_grad()
+        model("HTR", batch)["loss"].backward()
+        opt.step()
+    assert calls == []
+    assert torch.count_nonzero(head.from_body[1].weight) == 0  # got no gradient: unused
+    model.eval()  # prediction always reads through the body (its residual is 0 so far)
+    model.predict("HTR", words[:1])
+    assert len(calls) == 1
+    model.train()
+    head.set_progress(0.5)  # warm-up over: the body joins and its residual learns
+    opt.zero_grad()
+    model("HTR", batch)["loss"].backward()
+    opt.step()
+    assert len(calls) == 2 and torch.count_nonzero(head.from_body[1].weight) > 0

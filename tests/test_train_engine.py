@@ -102,3 +102,34 @@ def test_schedule_and_config_errors(tmp_path):
     bad.write_text('{"steps": 0}')
     with pytest.raises(UserError, match="steps"):
         load_config(bad)
+
+
+def test_init_continues_a_model_and_freeze_keeps_the_shared_weights(tmp_path):
+    """A second stage: from a trained model, one task, the shared body frozen."""
+    first = tmp_path / "first"
+    train(RunSpec(mode="fusion", data=tmp_path, out=first, steps=6, progress=False),
+          cfg(eval_every=0))
+    w1 = weights(first)
+    second = tmp_path / "second"
+    train(RunSpec(mode="fusion", data=tmp_path, out=second, steps=5, progress=False),
+          cfg(eval_every=0, init=str(first), tasks=["HTR"], freeze=["body."]))
+    w2 = weights(second)
+    assert w2.keys() == w1.keys()  # every head travels on, not only the trained one
+    assert torch.equal(w2["body.weight"], w1["body.weight"])  # frozen: bit for bit
+    assert torch.equal(w2["heads.VQA.1.weight"], w1["heads.VQA.1.weight"])  # not trained
+    assert not torch.equal(w2["heads.HTR.1.weight"], w1["heads.HTR.1.weight"])  # trained on
+    fresh = toy.ToyModel().state_dict()
+    assert not torch.equal(w2["body.weight"], fresh["body.weight"])  # from first, not fresh
+    saved = json.loads((second / "run_config.json").read_text())["config"]
+    assert saved["init"] == str(first) and saved["freeze"] == ["body."]
+    with pytest.raises(UserError, match="not found"):
+        train(RunSpec(mode="fusion", data=tmp_path, out=tmp_path / "x", progress=False),
+              cfg(init=str(tmp_path / "nowhere")))
+
+
+@pytest.mark.parametrize(("key", "value", "msg"), [
+    ("init", "", "model / run folder"), ("init", 3, "model / run folder"),
+    ("freeze", "lora_", "substrings"), ("freeze", [""], "substrings")])
+def test_init_and_freeze_config_errors(key, value, msg):
+    with pytest.raises(UserError, match=msg):
+        TrainConfig.from_dict({key: value})

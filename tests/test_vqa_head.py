@@ -88,3 +88,60 @@ def test_classify_mode_without_answers_builds_but_will_not_answer(photos):
     assert model.parameter_counts()["total_parameters"] > 0  # `fusionbrain info` works untrained
     with pytest.raises(UserError, match="VQA.answers"):
         model.predict("VQA", _samples(photos))
+
+
+def _typed_samples(photos: dict[str, str]) -> list[VQASample]:
+    """Question openings with clear favourites: 'is there' -> yes, 'what colour' -> red."""
+    qa = [("Is there a circle?", "yes"), ("Is there a square?", "yes"), ("Is there a cat?", "no"),
+          ("What colour is the circle?", "red"), ("What colour is the disc?", "red"),
+          ("What colour is the sky?", "blue"), ("How many circles?", "2")]
+    return [VQASample(str(i), photos["red"], q, [a]) for i, (q, a) in enumerate(qa)]
+
+
+def test_answer_prior_per_question_opening(photos, tmp_path):
+    from fusionbrain.tasks.vqa.head import clean_answer
+    from fusionbrain.tasks.vqa.prior import AnswerPrior
+
+    answers = ["yes", "red", "no", "blue", "2"]
+    prior = AnswerPrior.fit(((s.question, s.answers) for s in _typed_samples(photos)), answers,
+                            clean_answer)
+    lp = prior.log_probs(["Is there a dog?", "What colour is the car?", "Why?"])
+    assert torch.exp(lp).sum(-1) == pytest.approx(torch.ones(3), abs=1e-5)
+    assert torch.isfinite(lp).all()  # every answer keeps some mass
+    assert lp[0].argmax() == 0 and lp[1].argmax() == 1  # yes; red
+    assert lp[2].argmax() == 0  # unknown opening: the overall favourite
+    assert lp[0, 0] > lp[2, 0]  # the opening sharpens it
+    prior.save(tmp_path / "p.json.gz")
+    again = AnswerPrior.load(tmp_path / "p.json.gz", len(answers))
+    assert torch.equal(again.log_probs(["Is there a dog?"]), prior.log_probs(["Is there a dog?"]))
+    with pytest.raises(UserError, match="over 5 answers"):
+        AnswerPrior.load(tmp_path / "p.json.gz", 4)
+    (tmp_path / "bad.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(UserError, match="gzipped VQA answer prior"):
+        AnswerPrior.load(tmp_path / "bad.json.gz", 5)
+
+
+def test_untrained_model_with_a_strong_prior_answers_like_the_baseline(photos, tmp_path):
+    """The prior is a residual base: with a large weight the untrained classifier cannot
+    move the answer off the per-opening favourite, which is the trivial baseline's answer."""
+    from fusionbrain.tasks.vqa import baseline
+
+    samples = _typed_samples(photos)
+    cfg = FusionBrain.fit_config(preset("tiny").replace(vqa_answer_mode="classify",
+                                                        vqa_prior_weight=100.0), {"VQA": samples})
+    torch.manual_seed(0)
+    model = FusionBrain(cfg, tasks=["VQA"])
+    model.fit_data({"VQA": samples})
+    test = [VQASample("a", photos["blue"], "Is there a dog?", []),
+            VQASample("b", photos["blue"], "What colour is the car?", [])]
+    expected = baseline.predict(baseline.fit(samples), test)
+    assert expected == ["yes", "red"]
+    assert model.predict("VQA", test) == expected
+    model.save_pretrained(tmp_path / "m")
+    assert (tmp_path / "m" / "vqa_prior.json.gz").is_file()
+    assert FusionBrain.from_pretrained(tmp_path / "m").predict("VQA", test) == expected
+    # without the prior (weight 0: nothing fitted) the same model saves no prior file
+    plain = FusionBrain(cfg.replace(vqa_prior_weight=0.0), tasks=["VQA"])
+    plain.fit_data({"VQA": samples})
+    plain.save_pretrained(tmp_path / "m")
+    assert not (tmp_path / "m" / "vqa_prior.json.gz").exists()

@@ -24,6 +24,13 @@ class TrainConfig:
     # keys (with "preset" as the base); ignored on --resume (the checkpoint's config is used)
     model: Any = "tiny"
     model_class: str = DEFAULT_MODEL_CLASS  # "module:Class" honouring the model contract
+    # start from this model's weights (a model folder or a run folder; relative paths from
+    # the working directory) instead of a fresh model: a second training stage. The model's
+    # own config wins over "model"; its fitted artefacts (HTR n-gram) come with it.
+    init: str | None = None
+    # parameter-name substrings kept frozen in this run (e.g. "lora_": a stage that must not
+    # move what the other tasks share)
+    freeze: list[str] = field(default_factory=list)
     tasks: list[str] | None = None  # Fusion: train these (default: all with data)
     steps: int = 200  # optimizer steps in total (all tasks together)
     epochs: float | None = None  # if set: steps = epochs × train samples / global batch
@@ -129,6 +136,10 @@ class TrainConfig:
                                     and all(isinstance(t, str) and t in TASKS for t in self.tasks)
                                     and len(set(self.tasks)) == len(self.tasks)),
              "tasks", f"must be null or a list of distinct tasks of {', '.join(TASKS)}")
+        need(self.init is None or (isinstance(self.init, str) and self.init.strip() != ""),
+             "init", "must be null or a model / run folder path")
+        need(isinstance(self.freeze, list) and all(isinstance(k, str) and k for k in self.freeze),
+             "freeze", "must be a list of parameter-name substrings")
         need(whole(self.steps, 1) and self.steps <= 10**9, "steps", "must be an integer >= 1")
         need(self.epochs is None or (number(self.epochs, 0, above=True) and self.epochs <= 1e6),
              "epochs", "must be a number > 0")

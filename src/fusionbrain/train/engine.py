@@ -155,7 +155,8 @@ def load_model(path: str | os.PathLike[str], model_class: str | None = None) -> 
 
 def make_optimizer(model: nn.Module, tasks: list[str], cfg: TrainConfig
                    ) -> tuple[torch.optim.Optimizer, int]:
-    """AdamW over the trainable parameters of ``tasks`` only, grouped by learning rate.
+    """AdamW over the trainable parameters of ``tasks`` only (less ``cfg.freeze``), grouped
+    by learning rate.
 
     ``cfg.lr_groups`` maps a substring of the parameter name to its learning rate (first
     match wins); 1-D parameters (biases, norms, scales) get no weight decay.
@@ -167,6 +168,10 @@ def make_optimizer(model: nn.Module, tasks: list[str], cfg: TrainConfig
     groups: dict[tuple[float, float], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if id(p) not in wanted:
+            continue
+        if any(key in name for key in cfg.freeze):
+            # left out of the optimizer only: requires_grad stays (it marks what a saved
+            # model carries), so the weights are saved unchanged
             continue
         lr = float(cfg.lr)
         for key, group_lr in cfg.lr_groups.items():
@@ -420,8 +425,15 @@ class Trainer:
         else:
             # Seeded: a model's random initial weights depend only on the config's seed.
             seed_step(cfg.seed, -1, 0)
-            self.model = build_model(cfg, self.tasks if spec.mode == "single" else None,
-                                     self.train_sets)
+            if cfg.init is not None:
+                self.model = load_model(cfg.init, cfg.model_class)
+                missing = [t for t in self.tasks if t not in getattr(self.model, "heads", {})]
+                if missing:
+                    raise UserError(f"the init model has no head for {', '.join(missing)}",
+                                    path=cfg.init)
+            else:
+                self.model = build_model(cfg, self.tasks if spec.mode == "single" else None,
+                                         self.train_sets)
         self.model.to(info.device)
         self.model.train()
         self.opt, self.n_trainable = make_optimizer(self.model, self.tasks, cfg)
@@ -568,7 +580,8 @@ class Trainer:
         parts: dict[str, float] = {}
         head = self.model.heads[task]
         if hasattr(head, "set_progress"):  # heads with a curriculum (HTR's alignment loss)
-            head.set_progress(step / max(1, self.steps))
+            # a run from an init model is a later stage: the first stage's curricula are over
+            head.set_progress(1.0 if cfg.init else step / max(1, self.steps))
         for micro, batch in enumerate(batches):
             sync = micro == len(batches) - 1 or not info.distributed
             ctx = contextlib.nullcontext() if sync else self.net.no_sync()
@@ -598,7 +611,8 @@ class Trainer:
             gnorm = float("nan")
         self.opt.step()
         self.sched.step()
-        self.opt.zero_grad(set_to_none=True)
+        # the model's, not only the optimizer's: frozen (cfg.freeze) weights get gradients too
+        self.model.zero_grad(set_to_none=True)
         n = cfg.batch_for(task) * info.world * len(batches)
         self.state.advance(task, n)
         rec = {"event": "step", "step": step + 1, "task": task, "loss": loss_sum,

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--steps", type=int, help="optimizer steps in total (overrides config)")
     length.add_argument("--epochs", type=float, help="passes over the training data")
+    parser.add_argument("--init", metavar="MODEL",
+                        help="start from this model (model or run folder) instead of a fresh "
+                             "one: a second training stage (overrides the config's 'init')")
     parser.add_argument("--resume", action="store_true",
                         help="continue RUN from its last checkpoint, exactly")
     parser.add_argument("--stop-at", type=int, metavar="STEP",
@@ -67,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
 
         args.config = default_config_path()
     cfg = load_config(args.config)
+    if getattr(args, "init", None) is not None:
+        if args.resume:
+            raise UserError("--init starts a new run; --resume continues one (its own init)")
+        cfg.init = str(args.init)
+        cfg.validate(str(args.config))
     spec = RunSpec(mode=args.mode, task=args.task, data=args.data, out=args.out,
                    steps=args.steps, epochs=args.epochs, resume=args.resume,
                    stop_at=args.stop_at, progress=not args.no_progress)

@@ -18,7 +18,7 @@ class HTRConfig(TaskConfig):
                                            "body_pool", "rnn_hidden", "depth", "beam_width",
                                            "lm_order")
     NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("aux_ctc", "align_ce", "align_ce_until", "augment",
-                                               "lm_weight", "lm_length_bonus")
+                                               "lm_weight", "lm_length_bonus", "body_warmup")
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"decode": ("beam", "greedy")}
 
     height: int = 32
@@ -31,6 +31,10 @@ class HTRConfig(TaskConfig):
     align_ce: float = 1.0  # weight of the flat-start alignment cross-entropy
     align_ce_until: float = 0.0  # fade align_ce linearly to 0 by this fraction of the run (0: never)
     depth: int = 1  # convolutions per downsampling stage of the adapter's CNN
+    # train without the body for this fraction of the run: the adapter and classifier alone
+    # (a step costs ~1/4: the body is most of it), then the body's residual joins, starting
+    # from zero (its output layer is zero-initialised). 0: the body from the first step
+    body_warmup: float = 0.0
     one_script: bool = True  # decode each image in Latin or in Cyrillic, not a mix
     augment: float = 0.1  # +- random horizontal stretch of HTR training images
     # decoding: "beam" = CTC prefix beam search weighed by a character n-gram of the training

@@ -15,9 +15,13 @@ share of the ink, blank elsewhere).
 To keep the body cheap, ``body_pool`` adjacent columns (concatenated, projected)
 make one body token; the body's outputs are repeated back to the CTC column rate.
 
+A short run can warm the adapter up without the body (``body_warmup``, a fraction of the
+run): the body is most of a step's cost, so the adapter gets ~4x the steps in that time;
+then the body's residual joins from zero.
+
 Options (``tasks/htr/config.py``, ``config.tasks["HTR"]``): ``body_pool``, ``rnn_hidden``
 (per direction), ``aux_ctc``, ``align_ce``, ``augment`` (random horizontal stretch of
-training images).
+training images), ``body_warmup``.
 """
 
 from __future__ import annotations
@@ -209,6 +213,7 @@ class HTRHead(nn.Module):
         self.one_script = config.task("HTR").one_script
         self.progress = 0.0
         cfg = config.task("HTR")
+        self.body_warmup = cfg.body_warmup
         self.decoding = {"lm_weight": cfg.lm_weight, "length_bonus": cfg.lm_length_bonus,
                          "width": cfg.beam_width}
         self.beam, self.lm_order = cfg.decode == "beam", cfg.lm_order
@@ -226,6 +231,9 @@ class HTRHead(nn.Module):
         with torch.no_grad():
             self.to_body_norm.weight.fill_(scale)
         self.from_body = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, f))
+        if self.body_warmup > 0:  # the body joins a trained adapter: its residual starts at 0
+            nn.init.zeros_(self.from_body[1].weight)
+            nn.init.zeros_(self.from_body[1].bias)
         self.out = nn.Linear(f, charset.NUM_CLASSES)
         self.aux_out = nn.Linear(f, charset.NUM_CLASSES)
         self.ctc = nn.CTCLoss(blank=charset.BLANK, zero_infinity=True)
@@ -233,6 +241,8 @@ class HTRHead(nn.Module):
     def _logits(self, model: HeadModel, batch: dict, aux: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         feats = self.adapter(batch["images"].to(model.device), batch["widths"])
+        if self.training and self.progress < self.body_warmup:  # the adapter's warm-up
+            return self.out(feats), (self.aux_out(feats) if aux else None)
         b, t, f = feats.shape  # t is a multiple of the pool (collate pads to it)
         cols = self.to_body_norm(self.to_body(feats.reshape(b, t // self.pool, self.pool * f)))
         prefix = torch.cat([self.prompt(), model.embed_ids(batch["instruction"])], 0)

@@ -14,7 +14,8 @@ NAME = "most frequent training answer per question type"
 MAX_PREFIX = 3
 
 
-def _prefixes(question: str) -> list[str]:
+def openings(question: str) -> list[str]:
+    """The question's "type": its opening 1-3 words, longest first (lower case, no "?")."""
     words = question.lower().replace("?", " ").split()
     return [" ".join(words[:n]) for n in range(min(MAX_PREFIX, len(words)), 0, -1)]
 
@@ -27,7 +28,7 @@ def fit(samples: list) -> dict[str, Any]:
             continue
         answer = s.answers[0]
         overall[answer] += 1
-        for p in _prefixes(s.question):
+        for p in openings(s.question):
             by_type[p][answer] += 1
     return {"types": {p: c.most_common(1)[0][0] for p, c in by_type.items()},
             "overall": overall.most_common(1)[0][0] if overall else ""}
@@ -37,7 +38,7 @@ def predict(state: dict[str, Any], samples: list) -> list[str]:
     out = []
     for s in samples:
         answer = state["overall"]
-        for p in _prefixes(s.question):  # longest opening first
+        for p in openings(s.question):  # longest opening first
             if p in state["types"]:
                 answer = state["types"][p]
                 break

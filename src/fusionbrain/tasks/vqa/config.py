@@ -18,6 +18,7 @@ class VQAConfig(TaskConfig):
     }
     POSITIVE: ClassVar[tuple[str, ...]] = ("max_question_tokens", "max_answer_tokens",
                                            "max_answers")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("prior_weight",)
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer_mode": ("generate", "classify")}
     STRING_LISTS: ClassVar[tuple[str, ...]] = ("answers",)
 
@@ -29,6 +30,9 @@ class VQAConfig(TaskConfig):
     answer_mode: str = "generate"
     answers: list[str] = field(default_factory=list)
     max_answers: int = 1000
+    # classify mode: add prior_weight x log p(answer | question opening), fitted on the
+    # training answers (tasks/vqa/prior.py), to the classifier's logits; 0: no prior
+    prior_weight: float = 0.0
 
 
 CONFIG = VQAConfig

@@ -16,6 +16,7 @@ EN and RU share one model (and, when classifying, one answer list).
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,6 +25,8 @@ from torch import nn
 from fusionbrain.errors import UserError
 from fusionbrain.model.adapters import TaskPrompt, embedding_scale, open_image
 from fusionbrain.model.vision import image_key, preprocess
+from fusionbrain.tasks.vqa.prior import FILE_NAME as PRIOR_FILE
+from fusionbrain.tasks.vqa.prior import AnswerPrior
 
 if TYPE_CHECKING:
     from fusionbrain.model.configuration import FusionBrainConfig
@@ -82,6 +85,7 @@ def collate(samples: list, *, tokenizer: Any, config: FusionBrainConfig,
         "image_keys": [image_key(s.image_path) for s in samples],
         "questions": [question_ids(tokenizer, s.question, config.task("VQA").max_question_tokens)
                       for s in samples],
+        "question_texts": [s.question for s in samples],
         "answers": [answer_ids(tokenizer, s.answers[0] if s.answers else "",
                                config.task("VQA").max_answer_tokens) for s in samples],
         "max_answer_tokens": config.task("VQA").max_answer_tokens,
@@ -141,6 +145,8 @@ class VQAHead(nn.Module):
         d = model.hidden_size
         self.prompt = TaskPrompt(config.prompt_tokens, d, embedding_scale(model))
         self.answers = list(config.task("VQA").answers)
+        self.prior_weight = float(config.task("VQA").prior_weight)
+        self.prior: AnswerPrior | None = None  # fitted on the training answers: fit_data
         self.classifier: nn.Module | None = None
         if config.task("VQA").answer_mode == "classify":
             # an untrained model may have no answer list yet (e.g. `fusionbrain info`)
@@ -169,7 +175,11 @@ class VQAHead(nn.Module):
         lens = torch.tensor([len(q) for q in batch["questions"]], device=hidden.device)
         in_question = torch.arange(length, device=hidden.device)[None] >= (length - lens)[:, None]
         mean = (hidden * in_question[..., None]).sum(1) / lens[:, None]
-        return self.classifier(torch.cat([hidden[:, -1], mean], -1), mid, last)
+        logits = self.classifier(torch.cat([hidden[:, -1], mean], -1), mid, last)
+        if self.prior is not None and self.prior_weight > 0:
+            bias = self.prior.log_probs(batch["question_texts"]).to(logits.device, logits.dtype)
+            logits = logits + self.prior_weight * bias
+        return logits
 
     def forward(self, model: HeadModel, batch: dict) -> dict[str, torch.Tensor]:
         if self.classifier is None:
@@ -191,6 +201,25 @@ class VQAHead(nn.Module):
         return [" ".join(model.tokenizer.decode(ids, skip_special_tokens=True,
                                              clean_up_tokenization_spaces=False).split())
                 for ids in out]
+
+
+    # -- the answer prior: fitted on the training answers, saved beside the weights ---------
+
+    def fit_data(self, samples: list) -> None:
+        """Fit the answer prior per question opening (the model's ``fit_data`` hook)."""
+        if self.classifier is not None and self.prior_weight > 0 and self.answers:
+            self.prior = AnswerPrior.fit(((s.question, s.answers or []) for s in samples),
+                                         self.answers, clean_answer)
+
+    def save_artefacts(self, directory: Path) -> None:
+        if self.prior is not None:
+            self.prior.save(directory / PRIOR_FILE)
+        else:  # saving over a folder: an older model's prior must not come back with this one
+            (directory / PRIOR_FILE).unlink(missing_ok=True)
+
+    def load_artefacts(self, directory: Path) -> None:
+        if (directory / PRIOR_FILE).is_file() and self.classifier is not None:
+            self.prior = AnswerPrior.load(directory / PRIOR_FILE, len(self.answers))
 
 
 def build_head(config: FusionBrainConfig, model: HeadModel) -> VQAHead:
