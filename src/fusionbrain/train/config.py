@@ -24,8 +24,8 @@ class TrainConfig:
     # keys (with "preset" as the base); ignored on --resume (the checkpoint's config is used)
     model: Any = "tiny"
     model_class: str = DEFAULT_MODEL_CLASS  # "module:Class" honouring the model contract
-    # start from this model's weights (a model folder or a run folder; relative paths from
-    # the working directory) instead of a fresh model: a second training stage. The model's
+    # start from this model's weights (a model folder, a run folder or a shipped model's
+    # name) instead of a fresh model: a second training stage. The model's
     # own config wins over "model"; its fitted artefacts (HTR n-gram) come with it.
     init: str | None = None
     # parameter-name substrings kept frozen in this run (e.g. "lora_": a stage that must not

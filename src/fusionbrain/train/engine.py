@@ -426,7 +426,10 @@ class Trainer:
             # Seeded: a model's random initial weights depend only on the config's seed.
             seed_step(cfg.seed, -1, 0)
             if cfg.init is not None:
-                self.model = load_model(cfg.init, cfg.model_class)
+                from fusionbrain.model.pretrained import resolve_model
+
+                # a path, or a shipped model's name ("fusionbrain-cpu-long")
+                self.model = load_model(resolve_model(cfg.init), cfg.model_class)
                 missing = [t for t in self.tasks if t not in getattr(self.model, "heads", {})]
                 if missing:
                     raise UserError(f"the init model has no head for {', '.join(missing)}",
