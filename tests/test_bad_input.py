@@ -322,3 +322,15 @@ def test_training_split_skips_a_corrupt_image(tmp_path, capsys):
     assert [s.id for s in sets["HTR"]] == ["a"] and "VQA" not in sets
     err = capsys.readouterr().err
     assert "skipped 1" in err and "b.png" in err
+
+
+def test_train_init_errors_are_one_line(tmp_path, capsys):
+    """--init names a model that is not there, or meets --resume: one line, exit 2."""
+    (tmp_path / "data").mkdir()
+    rc, _, err = _cli(capsys, "train", "--data", str(tmp_path / "data"), "--out",
+                      str(tmp_path / "run"), "--config", "configs/tiny.json", "--init",
+                      str(tmp_path / "no-such-model"))
+    _one_line_error(rc, err, "no-such-model")
+    rc, _, err = _cli(capsys, "train", "--out", str(tmp_path / "run"), "--resume", "--init",
+                      str(tmp_path))
+    _one_line_error(rc, err, "--init")

@@ -408,8 +408,13 @@ class Trainer:
         model_cls = import_class(cfg.model_class)
         if info.is_main:
             _check_writable(spec.out)
+        init_dir: Path | None = None
         if resume is not None:
             resume.load_checkpoint(spec.out)
+        elif cfg.init is not None:
+            from fusionbrain.model.pretrained import resolve_model
+
+            init_dir = find_model_dir(resolve_model(cfg.init))  # a missing model: say so now
         if spec.data is None or not Path(spec.data).is_dir():
             raise UserError("data folder not found (build it with `fusionbrain data build`)",
                             path=spec.data)
@@ -425,11 +430,8 @@ class Trainer:
         else:
             # Seeded: a model's random initial weights depend only on the config's seed.
             seed_step(cfg.seed, -1, 0)
-            if cfg.init is not None:
-                from fusionbrain.model.pretrained import resolve_model
-
-                # a path, or a shipped model's name ("fusionbrain-cpu-long")
-                self.model = load_model(resolve_model(cfg.init), cfg.model_class)
+            if init_dir is not None:  # cfg.init: a path, or a shipped model's name
+                self.model = load_model(init_dir, cfg.model_class)
                 missing = [t for t in self.tasks if t not in getattr(self.model, "heads", {})]
                 if missing:
                     raise UserError(f"the init model has no head for {', '.join(missing)}",
