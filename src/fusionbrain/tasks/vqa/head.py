@@ -8,7 +8,8 @@ Image tokens come from the shared vision encoder. Two answer modes (``answer_mod
   attends over the backbone's 7 x 7 cells and picks one of the training answers
   (``answers``, taken from the training data by :func:`fit_config`), the VQA v2
   practice. A cut body's hidden states are far from its LM head's space; a classifier
-  learns in a few hundred steps what generation needs thousands for.
+  learns in a few hundred steps what generation needs thousands for. With ``prior_weight``
+  > 0 its logits are a residual over log p(answer | question opening) (``prior.py``).
 
 EN and RU share one model (and, when classifying, one answer list).
 """
@@ -201,7 +202,6 @@ class VQAHead(nn.Module):
         return [" ".join(model.tokenizer.decode(ids, skip_special_tokens=True,
                                              clean_up_tokenization_spaces=False).split())
                 for ids in out]
-
 
     # -- the answer prior: fitted on the training answers, saved beside the weights ---------
 
