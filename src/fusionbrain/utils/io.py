@@ -119,6 +119,30 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | N
         f.write(text)
 
 
+def write_gzip_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """A model artefact as compact gzipped JSON (no timestamp: same data, same bytes),
+    written atomically."""
+    import gzip
+
+    data = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    with atomic_open(path, "wb") as f:
+        f.write(gzip.compress(data, mtime=0))
+
+
+def read_gzip_json(path: str | os.PathLike[str], *, what: str, fmt: str) -> dict[str, Any]:
+    """A :func:`write_gzip_json` artefact: a JSON object whose ``"format"`` is ``fmt``;
+    anything else is a one-line :class:`UserError` naming ``what`` was expected."""
+    import gzip
+
+    try:
+        data = json.loads(gzip.decompress(Path(path).read_bytes()).decode("utf-8"))
+    except (OSError, EOFError, ValueError) as e:
+        raise UserError(f"not a gzipped {what} ({e})", path=path) from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        raise UserError(f"expected format {fmt!r}", path=path, key="format")
+    return data
+
+
 def _finite_or_null(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None

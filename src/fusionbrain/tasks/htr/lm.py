@@ -14,8 +14,6 @@ The counts are saved beside the model's weights (``htr_lm.json.gz``).
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -25,6 +23,7 @@ import torch
 
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.htr import charset
+from fusionbrain.utils.io import read_gzip_json, write_gzip_json
 
 FILE_NAME = "htr_lm.json.gz"
 BOS, EOS = "\x02", "\x03"
@@ -80,21 +79,11 @@ class CharNgramLM:
         return math.log(self.prob(history, char))
 
     def save(self, path: Path) -> None:
-        from fusionbrain.utils.io import atomic_open
-
-        data = json.dumps({"format": FORMAT, "order": self.order, "counts": self.counts},
-                          ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        with atomic_open(path, "wb") as f:
-            f.write(gzip.compress(data, mtime=0))
+        write_gzip_json(path, {"format": FORMAT, "order": self.order, "counts": self.counts})
 
     @classmethod
     def load(cls, path: Path) -> CharNgramLM:
-        try:
-            data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
-        except (OSError, EOFError, ValueError) as e:
-            raise UserError(f"not a gzipped character n-gram file ({e})", path=path) from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise UserError(f"expected format {FORMAT!r}", path=path, key="format")
+        data = read_gzip_json(path, what="character n-gram file", fmt=FORMAT)
         order, counts = data.get("order"), data.get("counts")
         if not isinstance(order, int) or order < 1 or not isinstance(counts, dict):
             raise UserError("expected 'order' (integer >= 1) and 'counts' (object)", path=path)

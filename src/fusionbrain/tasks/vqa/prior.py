@@ -16,8 +16,6 @@ which itself has add-half smoothing: every answer keeps a finite log-probability
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -26,6 +24,7 @@ import torch
 
 from fusionbrain.errors import UserError
 from fusionbrain.tasks.vqa.baseline import openings
+from fusionbrain.utils.io import read_gzip_json, write_gzip_json
 
 FILE_NAME = "vqa_prior.json.gz"
 FORMAT = "fusionbrain-vqa-prior/1"
@@ -38,6 +37,11 @@ class AnswerPrior:
         self.n_answers = n_answers
         self.overall = overall
         self.by_opening = by_opening
+        # the back-off of every question, once (log_probs runs on every VQA batch)
+        counts = torch.full((n_answers,), 0.5, dtype=torch.float64)
+        for k, c in overall.items():
+            counts[k] += c
+        self._backoff = counts / counts.sum() * BACKOFF
 
     @classmethod
     def fit(cls, pairs: Iterable[tuple[str, list[str]]], answers: list[str],
@@ -57,19 +61,12 @@ class AnswerPrior:
                     by_opening[p][k] += share
         return cls(len(answers), dict(overall), {p: dict(c) for p, c in by_opening.items()})
 
-    def _overall_probs(self) -> torch.Tensor:
-        counts = torch.full((self.n_answers,), 0.5, dtype=torch.float64)
-        for k, c in self.overall.items():
-            counts[k] += c
-        return counts / counts.sum()
-
     def log_probs(self, questions: list[str]) -> torch.Tensor:
         """(B, answers) log p(answer | the question's longest known opening)."""
-        base = self._overall_probs()
         rows = []
         for q in questions:
             counts = next((self.by_opening[p] for p in openings(q) if p in self.by_opening), {})
-            row = base * BACKOFF
+            row = self._backoff.clone()
             for k, c in counts.items():
                 row[k] += c
             rows.append(torch.log(row / row.sum()))
@@ -79,24 +76,14 @@ class AnswerPrior:
 
     # -- file ----------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        from fusionbrain.utils.io import atomic_open
-
-        data = {"format": FORMAT, "n_answers": self.n_answers,
-                "overall": {str(k): v for k, v in self.overall.items()},
-                "by_opening": {p: {str(k): v for k, v in c.items()}
-                               for p, c in self.by_opening.items()}}
-        blob = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        with atomic_open(path, "wb") as f:
-            f.write(gzip.compress(blob, mtime=0))
+        write_gzip_json(path, {"format": FORMAT, "n_answers": self.n_answers,
+                               "overall": {str(k): v for k, v in self.overall.items()},
+                               "by_opening": {p: {str(k): v for k, v in c.items()}
+                                              for p, c in self.by_opening.items()}})
 
     @classmethod
     def load(cls, path: Path, n_answers: int) -> AnswerPrior:
-        try:
-            data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
-        except (OSError, EOFError, ValueError) as e:
-            raise UserError(f"not a gzipped VQA answer prior ({e})", path=path) from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise UserError(f"expected format {FORMAT!r}", path=path, key="format")
+        data = read_gzip_json(path, what="VQA answer prior", fmt=FORMAT)
         if data.get("n_answers") != n_answers:
             raise UserError(f"the prior is over {data.get('n_answers')} answers, the model has "
                             f"{n_answers}", path=path, key="n_answers")
