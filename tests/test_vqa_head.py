@@ -145,3 +145,60 @@ def test_untrained_model_with_a_strong_prior_answers_like_the_baseline(photos, t
     plain.fit_data({"VQA": samples})
     plain.save_pretrained(tmp_path / "m")
     assert not (tmp_path / "m" / "vqa_prior.json.gz").exists()
+
+
+def test_body_warmup_trains_the_question_reader_alone_then_the_body_joins_from_zero(photos):
+    samples = _samples(photos)
+    cfg = FusionBrain.fit_config(
+        preset("tiny").replace(vqa_answer_mode="classify", vqa_body_warmup=0.5), {"VQA": samples})
+    torch.manual_seed(0)
+    model = FusionBrain(cfg, tasks=["VQA"])
+    head = model.heads["VQA"]
+    body_in = head.classifier.question[1]
+    assert torch.count_nonzero(body_in.weight) == 0  # the body's question state starts at 0
+    calls = []
+    run_body = model.run_body
+
+    def counting(*a, **k):
+        calls.append(1)
+        return run_body(*a, **k)
+
+    model.run_body = counting
+    batch = model.collate("VQA", samples)
+    model.train()
+    head.set_progress(0.25)
+    reader_before = [p.detach().clone() for p in head.reader.parameters()]
+    opt = torch.optim.AdamW(model.trainable_parameters("VQA"), lr=3e-3)
+    losses = []
+    for _ in range(30):  # warm-up: no body pass, but the reader and classifier learn
+        loss = model("VQA", batch)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert calls == []
+    assert losses[-1] < 0.5 * losses[0]
+    moved = zip(reader_before, head.reader.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in moved)
+    assert torch.count_nonzero(body_in.weight) == 0  # got no gradient: unused so far
+    model.eval()  # prediction always reads through the body (its share is 0 so far)
+    with torch.no_grad():
+        with_body = head._answer_logits(model, batch)
+    assert len(calls) == 1
+    model.train()
+    head.set_progress(0.5)  # warm-up over: the body joins and its projection learns
+    with torch.no_grad():
+        joined = head._answer_logits(model, batch)
+    assert torch.allclose(joined, with_body, atol=1e-5)  # joining from zero: no jump
+    opt.zero_grad()
+    model("VQA", batch)["loss"].backward()
+    opt.step()
+    assert len(calls) == 3 and torch.count_nonzero(body_in.weight) > 0
+
+
+def test_no_warmup_no_reader(photos):
+    cfg = FusionBrain.fit_config(preset("tiny").replace(vqa_answer_mode="classify"),
+                                 {"VQA": _samples(photos)})
+    head = FusionBrain(cfg, tasks=["VQA"]).heads["VQA"]
+    assert head.reader is None  # models saved before the option load as they were
+    assert torch.count_nonzero(head.classifier.question[1].weight) > 0

@@ -10,6 +10,9 @@ Image tokens come from the shared vision encoder. Two answer modes (``answer_mod
   practice. A cut body's hidden states are far from its LM head's space; a classifier
   learns in a few hundred steps what generation needs thousands for. With ``prior_weight``
   > 0 its logits are a residual over log p(answer | question opening) (``prior.py``).
+  With ``body_warmup`` > 0 a small GRU also reads the question's token embeddings, and for
+  that fraction of the run the classifier trains on it alone, without the body (the body is
+  most of a step's cost); then the body's question state joins from zero, as HTR's does.
 
 EN and RU share one model (and, when classifying, one answer list).
 """
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from fusionbrain.errors import UserError
 from fusionbrain.model.adapters import TaskPrompt, embedding_scale, open_image
@@ -111,7 +115,8 @@ class GlimpseClassifier(nn.Module):
     """
 
     def __init__(self, channels: int, mid_channels: int, hidden_size: int, n_answers: int,
-                 width: int = 512, glimpses: int = 2, grid: int = 7) -> None:
+                 width: int = 512, glimpses: int = 2, grid: int = 7,
+                 body_from_zero: bool = False) -> None:
         super().__init__()
         self.grid, self.glimpses = grid, glimpses
         self.cells = nn.Sequential(nn.LayerNorm(channels + mid_channels),
@@ -119,17 +124,24 @@ class GlimpseClassifier(nn.Module):
         self.pos = nn.Parameter(torch.zeros(grid * grid, width))
         self.question = nn.Sequential(nn.LayerNorm(2 * hidden_size),
                                       nn.Linear(2 * hidden_size, width))
+        if body_from_zero:  # the body joins a classifier trained on the question reader
+            nn.init.zeros_(self.question[1].weight)
+            nn.init.zeros_(self.question[1].bias)
         self.key = nn.Linear(width, width)
         self.value = nn.Linear(width, width)
         self.out = nn.Sequential(nn.Linear(3 * width, width), nn.GELU(),
                                  nn.Linear(width, n_answers))
 
-    def forward(self, state: torch.Tensor, mid: torch.Tensor, last: torch.Tensor
-                ) -> torch.Tensor:
+    def forward(self, state: torch.Tensor | None, mid: torch.Tensor, last: torch.Tensor,
+                words: torch.Tensor | None = None) -> torch.Tensor:
+        """``state``: the body's (B, 2D) question state; ``words``: the question reader's
+        (B, W) vector; either may be None (not both)."""
         pool = nn.functional.adaptive_avg_pool2d
         maps = torch.cat([pool(last, self.grid), pool(mid, self.grid)], 1)  # (B, C, g, g)
         cells = self.cells(maps.flatten(2).transpose(1, 2)) + self.pos  # (B, g*g, W)
-        q = self.question(state)  # (B, W)
+        parts = ([self.question(state)] if state is not None else []) + \
+            ([words] if words is not None else [])
+        q = parts[0] if len(parts) == 1 else parts[0] + parts[1]  # (B, W)
         b, n, w = cells.shape
         h = self.glimpses
         keys = self.key(cells).view(b, n, h, w // h)
@@ -140,6 +152,28 @@ class GlimpseClassifier(nn.Module):
         return self.out(torch.cat([q, v, q * v], -1))
 
 
+class QuestionReader(nn.Module):
+    """A bidirectional GRU over the question's (frozen) token embeddings -> (B, width).
+
+    The body-free question path: cheap enough that VQA can train many steps without the
+    body, and order-aware ("the cross above the circle")."""
+
+    def __init__(self, hidden_size: int, width: int, units: int = 256) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden_size)
+        self.rnn = nn.GRU(hidden_size, units, batch_first=True, bidirectional=True)
+        self.out = nn.Sequential(nn.LayerNorm(2 * units), nn.Linear(2 * units, width))
+
+    def forward(self, model: HeadModel, questions: list[list[int]]) -> torch.Tensor:
+        lens = torch.tensor([len(q) for q in questions])
+        ids = torch.zeros(len(questions), int(lens.max()), dtype=torch.long)
+        for i, q in enumerate(questions):
+            ids[i, :len(q)] = torch.tensor(q, dtype=torch.long)
+        x = self.norm(model.embed_ids(ids).float())
+        _, h = self.rnn(pack_padded_sequence(x, lens, batch_first=True, enforce_sorted=False))
+        return self.out(torch.cat([h[0], h[1]], -1))
+
+
 class VQAHead(nn.Module):
     def __init__(self, config: FusionBrainConfig, model: HeadModel) -> None:
         super().__init__()
@@ -148,11 +182,21 @@ class VQAHead(nn.Module):
         self.answers = list(config.task("VQA").answers)
         self.prior_weight = float(config.task("VQA").prior_weight)
         self.prior: AnswerPrior | None = None  # fitted on the training answers: fit_data
-        self.classifier: nn.Module | None = None
+        self.body_warmup = float(config.task("VQA").body_warmup)
+        self.progress = 0.0
+        self.classifier: GlimpseClassifier | None = None
+        self.reader: QuestionReader | None = None
         if config.task("VQA").answer_mode == "classify":
             # an untrained model may have no answer list yet (e.g. `fusionbrain info`)
             self.classifier = GlimpseClassifier(*model.vision_channels(),
-                                                d, max(1, len(self.answers)))
+                                                d, max(1, len(self.answers)),
+                                                body_from_zero=self.body_warmup > 0)
+            if self.body_warmup > 0:
+                self.reader = QuestionReader(d, self.classifier.pos.shape[1])
+
+    def set_progress(self, fraction: float) -> None:
+        """The trainer's progress through the run (0..1): the body joins after the warm-up."""
+        self.progress = float(fraction)
 
     def _prefixes(self, model: HeadModel, batch: dict) -> list[list[torch.Tensor]]:
         img = model.encode_images(batch["pixels"], batch.get("image_keys"))
@@ -168,15 +212,20 @@ class VQAHead(nn.Module):
         # maps first: their backbone pass also caches the pooled features the image tokens
         # need, so an image's first visit runs the backbone once, not twice
         mid, last = model.vision_feature_maps(batch["pixels"], batch.get("image_keys"))
-        embeds, mask = model.assemble(self._prefixes(model, batch))
-        hidden, _ = model.run_body(embeds, mask)
-        # left padding: each question fills the last len(q) positions; its mean state keeps
-        # the words (object, colour) that the last state of a cut body blurs
-        length = hidden.shape[1]
-        lens = torch.tensor([len(q) for q in batch["questions"]], device=hidden.device)
-        in_question = torch.arange(length, device=hidden.device)[None] >= (length - lens)[:, None]
-        mean = (hidden * in_question[..., None]).sum(1) / lens[:, None]
-        logits = self.classifier(torch.cat([hidden[:, -1], mean], -1), mid, last)
+        words = self.reader(model, batch["questions"]) if self.reader is not None else None
+        state = None
+        if not (self.training and self.progress < self.body_warmup):  # else: the warm-up
+            embeds, mask = model.assemble(self._prefixes(model, batch))
+            hidden, _ = model.run_body(embeds, mask)
+            # left padding: each question fills the last len(q) positions; its mean state
+            # keeps the words (object, colour) that the last state of a cut body blurs
+            length = hidden.shape[1]
+            lens = torch.tensor([len(q) for q in batch["questions"]], device=hidden.device)
+            in_question = (torch.arange(length, device=hidden.device)[None]
+                           >= (length - lens)[:, None])
+            mean = (hidden * in_question[..., None]).sum(1) / lens[:, None]
+            state = torch.cat([hidden[:, -1], mean], -1)
+        logits = self.classifier(state, mid, last, words)
         if self.prior is not None and self.prior_weight > 0:
             bias = self.prior.log_probs(batch["question_texts"]).to(logits.device, logits.dtype)
             logits = logits + self.prior_weight * bias
