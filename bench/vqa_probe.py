@@ -6,7 +6,8 @@ The main job's VQA scores at its answer prior's rate. This isolates the image si
 body and the task mix: the frozen EfficientNet maps of every training and validation image are
 computed once, then a fresh ``GlimpseClassifier`` + ``QuestionReader`` (the body-free question
 path of ``vqa_body_warmup``) trains on them alone, batch 16, AdamW at ``--lr``, no prior, and
-is scored on the valid split every 150 steps, per question type, beside the answer prior
+is scored on the valid split every 150 steps, per question type (exact answers, whitespace
+normalised: close to the challenge metric, not it), beside the answer prior
 (``tasks/vqa/prior.py``, fitted on the training answers) and the baseline. ``--rgb`` adds the
 image's own pixels (mean RGB per cell) to the cells, so that colour needs no learnt feature.
 Results: ``bench/results/vqa_probe.md`` (+ ``.json``).
@@ -27,12 +28,12 @@ from torch import nn
 
 from fusionbrain.model import FusionBrain
 from fusionbrain.tasks.vqa import baseline
-from fusionbrain.tasks.vqa.data import read_split
+from fusionbrain.tasks.vqa.data import read_challenge, read_split
 from fusionbrain.tasks.vqa.head import GlimpseClassifier, QuestionReader, clean_answer
 from fusionbrain.tasks.vqa.prior import AnswerPrior
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = {"preset": "cpu-small", "vqa_prior_weight": 1.0}
+MODEL = {"preset": "cpu-small"}  # classify mode; the probe builds its own classifier
 
 
 def features(model: FusionBrain, samples: list, rgb: bool) -> dict:
@@ -114,13 +115,21 @@ def main(argv: list[str] | None = None) -> int:
     prior_acc = accuracy([answers[k] for k in prior.log_probs([s.question for s in valid])
                           .argmax(-1).tolist()], valid)
     base_acc = accuracy([clean_answer(a) for a in baseline.predict(baseline.fit(train), valid)], valid)
+    test_dir = Path(args.data) / "test"
+    on_test = {}
+    if (test_dir / "true" / "true_VQA.json").is_file():  # the no-image answers on the test too
+        test = read_challenge(test_dir / "input" / "VQA", test_dir / "true" / "true_VQA.json")
+        on_test = {"n": len(test), "baseline": accuracy(
+            [clean_answer(a) for a in baseline.predict(baseline.fit(train), test)], test)[0],
+            "prior": accuracy([answers[k] for k in prior.log_probs([s.question for s in test])
+                               .argmax(-1).tolist()], test)[0]}
     runs = {seed: train_probe(model, tr, va, valid, answers, seed, args.steps, args.lr)
             for seed in (int(s) for s in args.seeds.split(","))}
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     result = {"when": when, "machine": f"{platform.machine()}, torch {torch.__version__}",
               "args": vars(args), "train": len(train), "valid": len(valid),
               "feature_s": round(feature_s, 1), "baseline": base_acc, "prior": prior_acc,
-              "runs": runs}
+              "test": on_test, "runs": runs}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
@@ -137,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         for c in curve:
             lines.append(f"| seed {seed} | {c['step']} | {c['valid']:.3f} | "
                          + " | ".join(c["by_type"].get(t, "") for t in types) + " |")
+    if on_test:
+        lines += ["", f"Test split ({on_test['n']} questions), no image: baseline "
+                  f"{on_test['baseline']:.3f}, prior {on_test['prior']:.3f}."]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -156,6 +156,7 @@ def test_body_warmup_trains_the_question_reader_alone_then_the_body_joins_from_z
     head = model.heads["VQA"]
     body_in = head.classifier.question[1]
     assert torch.count_nonzero(body_in.weight) == 0  # the body's question state starts at 0
+    assert torch.count_nonzero(body_in.bias) == 0
     calls = []
     run_body = model.run_body
 
@@ -181,19 +182,51 @@ def test_body_warmup_trains_the_question_reader_alone_then_the_body_joins_from_z
     moved = zip(reader_before, head.reader.parameters(), strict=True)
     assert any(not torch.equal(a, b) for a, b in moved)
     assert torch.count_nonzero(body_in.weight) == 0  # got no gradient: unused so far
-    model.eval()  # prediction always reads through the body (its share is 0 so far)
     with torch.no_grad():
-        with_body = head._answer_logits(model, batch)
+        warm = head._answer_logits(model, batch)  # the reader alone
+    model.eval()  # prediction always reads through the body (its share is 0 so far)
+    model.predict("VQA", samples[:1])
     assert len(calls) == 1
     model.train()
     head.set_progress(0.5)  # warm-up over: the body joins and its projection learns
     with torch.no_grad():
         joined = head._answer_logits(model, batch)
-    assert torch.allclose(joined, with_body, atol=1e-5)  # joining from zero: no jump
+    assert len(calls) == 2
+    assert torch.allclose(joined, warm, atol=1e-5)  # joining from zero: no jump
     opt.zero_grad()
     model("VQA", batch)["loss"].backward()
     opt.step()
     assert len(calls) == 3 and torch.count_nonzero(body_in.weight) > 0
+    with torch.no_grad():
+        assert not torch.allclose(head._answer_logits(model, batch), warm, atol=1e-3)
+
+
+def test_body_warmup_model_saves_and_reloads_its_reader(photos, tmp_path):
+    samples = _samples(photos)
+    cfg = FusionBrain.fit_config(
+        preset("tiny").replace(vqa_answer_mode="classify", vqa_body_warmup=0.5), {"VQA": samples})
+    torch.manual_seed(0)
+    model = FusionBrain(cfg, tasks=["VQA"]).eval()
+    with torch.no_grad():  # a trained-looking reader: not its initial values
+        for p in model.heads["VQA"].reader.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    model.save_pretrained(tmp_path / "m")
+    again = FusionBrain.from_pretrained(tmp_path / "m").eval()
+    assert again.config.task("VQA").body_warmup == 0.5
+    for (name, a), b in zip(model.heads["VQA"].reader.state_dict().items(),
+                            again.heads["VQA"].reader.state_dict().values(), strict=True):
+        assert torch.allclose(a, b.to(a.dtype), atol=1e-3), name  # fp16 storage
+    assert again.predict("VQA", samples) == model.predict("VQA", samples)
+
+
+@pytest.mark.parametrize("key", ["vqa_body_warmup", "htr_body_warmup"])
+def test_body_warmup_must_be_a_fraction(key):
+    from fusionbrain.model.configuration import FusionBrainConfig
+
+    with pytest.raises(UserError, match=rf"{key}.*expected a number in \[0, 1\], got 1.5"):
+        FusionBrainConfig.from_dict({"preset": "tiny", key: 1.5}, source="m.json")
+    assert FusionBrainConfig.from_dict({"preset": "tiny", key: 1.0}).task(
+        key.split("_")[0].upper()).body_warmup == 1.0
 
 
 def test_no_warmup_no_reader(photos):
@@ -202,3 +235,43 @@ def test_no_warmup_no_reader(photos):
     head = FusionBrain(cfg, tasks=["VQA"]).heads["VQA"]
     assert head.reader is None  # models saved before the option load as they were
     assert torch.count_nonzero(head.classifier.question[1].weight) > 0
+
+
+def test_calibration_picks_the_prior_weight_on_valid_and_keeps_it(photos, tmp_path):
+    """A classifier that says "no" to everything: on valid the prior's answers win, so
+    calibration raises the prior's weight at prediction; training keeps prior_weight; the
+    choice is saved with the prior. A classifier with nothing to say keeps weight x 1."""
+    samples = _typed_samples(photos)
+    cfg = FusionBrain.fit_config(preset("tiny").replace(vqa_answer_mode="classify",
+                                                        vqa_prior_weight=1.0), {"VQA": samples})
+    torch.manual_seed(0)
+    model = FusionBrain(cfg, tasks=["VQA"])
+    model.fit_data({"VQA": samples})
+    head = model.heads["VQA"]
+    out = head.classifier.out[-1]
+    with torch.no_grad():
+        out.weight.zero_()
+        out.bias.zero_()
+        out.bias[head.answers.index("no")] = 20.0
+    assert set(model.predict("VQA", samples)) == {"no"}
+    chosen = model.calibrate({"VQA": samples})["VQA"]
+    assert chosen["prior_weight_at_prediction"] > 1.0
+    assert chosen["valid_right"]["1"] < chosen["valid_right"]["64"]
+    assert head.prior.weight_at_prediction == chosen["prior_weight_at_prediction"]
+    pred = model.predict("VQA", samples)
+    assert pred[:2] == ["yes", "yes"] and pred[3] == "red"  # the prior's favourites
+    batch = model.collate("VQA", samples)
+    model.train()
+    with torch.no_grad():  # training adds prior_weight x log p, not the calibrated weight
+        trained = head._answer_logits(model, batch)
+    model.eval()
+    assert set(head.answers[k] for k in trained.argmax(-1).tolist()) == {"no"}
+    model.save_pretrained(tmp_path / "m")
+    again = FusionBrain.from_pretrained(tmp_path / "m")
+    assert again.heads["VQA"].prior.weight_at_prediction == chosen["prior_weight_at_prediction"]
+    assert again.predict("VQA", samples) == pred
+    with torch.no_grad():
+        out.bias.zero_()  # nothing to say: every weight ties, the smallest is kept
+    assert model.calibrate({"VQA": samples})["VQA"]["prior_weight_at_prediction"] == 1.0
+    plain = FusionBrain(cfg.replace(vqa_prior_weight=0.0), tasks=["VQA"])
+    assert plain.calibrate({"VQA": samples}) == {}  # no prior: nothing to choose

@@ -104,6 +104,18 @@ class FusionBrain(nn.Module):
             if fit is not None and samples:
                 fit(samples)
 
+    def calibrate(self, valid_sets: dict[str, list]) -> dict[str, dict]:
+        """After training: each head's ``calibrate(model, samples)`` on its validation
+        samples, where defined (VQA's prior weight at prediction); what each one chose."""
+        out = {}
+        for task, samples in valid_sets.items():
+            fit = getattr(self.heads[task], "calibrate", None) if task in self.heads else None
+            if fit is not None and samples:
+                chosen = fit(self, samples)
+                if chosen:
+                    out[task] = chosen
+        return out
+
     # -- construction helpers -----------------------------------------------------
     def _add_lora(self) -> None:
         from peft import LoraConfig, inject_adapter_in_model

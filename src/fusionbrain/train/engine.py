@@ -552,6 +552,7 @@ class Trainer:
                     self._between_steps(self.state.step, stop)
             if stop < steps:
                 return {"complete": False, "step": stop, "steps": steps}
+            self._calibrate(steps)
             if self.cfg.eval_at_end:
                 self._validate(steps)
             self._save_last(steps)
@@ -584,7 +585,7 @@ class Trainer:
         loss_sum = 0.0
         parts: dict[str, float] = {}
         head = self.model.heads[task]
-        if hasattr(head, "set_progress"):  # heads with a curriculum (HTR's alignment loss)
+        if hasattr(head, "set_progress"):  # heads with a curriculum (alignment loss, warm-ups)
             # a run from an init model is a later stage: the first stage's curricula are over
             head.set_progress(1.0 if cfg.init else step / max(1, self.steps))
         for micro, batch in enumerate(batches):
@@ -661,6 +662,18 @@ class Trainer:
                 f"{t} {w:.2f} ({rec['scores'].get(t, float('nan')):.3f} vs "
                 f"{rec['baseline'].get(t, float('nan')):.3f})"
                 for t, w in rec["weights"].items()))
+
+    def _calibrate(self, step: int) -> None:
+        """After the last step: the heads' post-training choices on the validation split
+        (VQA's prior weight at prediction). Rank 0's, like the model it saves."""
+        if self.info.is_main and self.valid_sets:
+            with self.meter.phase("eval"):
+                chosen = self.model.calibrate(self.valid_sets)
+            self.model.train()
+            if chosen:
+                self.log.write({"event": "calibrate", "step": step, **chosen})
+                if self.bar_writer is not None:
+                    self.bar_writer("calibrated on valid: " + json.dumps(chosen))
 
     def _validate(self, step: int) -> None:
         info = self.info

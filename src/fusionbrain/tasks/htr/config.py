@@ -18,7 +18,8 @@ class HTRConfig(TaskConfig):
                                            "body_pool", "rnn_hidden", "depth", "beam_width",
                                            "lm_order")
     NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("aux_ctc", "align_ce", "align_ce_until", "augment",
-                                               "lm_weight", "lm_length_bonus", "body_warmup")
+                                               "lm_weight", "lm_length_bonus")
+    FRACTION: ClassVar[tuple[str, ...]] = ("body_warmup",)
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"decode": ("beam", "greedy")}
 
     height: int = 32

@@ -18,7 +18,8 @@ class VQAConfig(TaskConfig):
     }
     POSITIVE: ClassVar[tuple[str, ...]] = ("max_question_tokens", "max_answer_tokens",
                                            "max_answers")
-    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("prior_weight", "body_warmup")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("prior_weight",)
+    FRACTION: ClassVar[tuple[str, ...]] = ("body_warmup",)
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"answer_mode": ("generate", "classify")}
     STRING_LISTS: ClassVar[tuple[str, ...]] = ("answers",)
 
@@ -35,7 +36,8 @@ class VQAConfig(TaskConfig):
     prior_weight: float = 0.0
     # classify mode: train without the body for this fraction of the run (the question read
     # by a small GRU over its token embeddings, a step then costs a fraction), then the body's
-    # question state joins, starting from zero; 0: the body from the first step, no GRU
+    # question state joins, starting from zero; 0: the body from the first step, no GRU.
+    # Ignored in generate mode
     body_warmup: float = 0.0
 
 

@@ -37,6 +37,9 @@ class AnswerPrior:
         self.n_answers = n_answers
         self.overall = overall
         self.by_opening = by_opening
+        # the prior's weight when predicting, chosen on valid after training (None: the
+        # training weight, ``prior_weight``): VQAHead.calibrate
+        self.weight_at_prediction: float | None = None
         # the back-off of every question, once (log_probs runs on every VQA batch)
         counts = torch.full((n_answers,), 0.5, dtype=torch.float64)
         for k, c in overall.items():
@@ -76,10 +79,13 @@ class AnswerPrior:
 
     # -- file ----------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        write_gzip_json(path, {"format": FORMAT, "n_answers": self.n_answers,
-                               "overall": {str(k): v for k, v in self.overall.items()},
-                               "by_opening": {p: {str(k): v for k, v in c.items()}
-                                              for p, c in self.by_opening.items()}})
+        data = {"format": FORMAT, "n_answers": self.n_answers,
+                "overall": {str(k): v for k, v in self.overall.items()},
+                "by_opening": {p: {str(k): v for k, v in c.items()}
+                               for p, c in self.by_opening.items()}}
+        if self.weight_at_prediction is not None:
+            data["weight_at_prediction"] = self.weight_at_prediction
+        write_gzip_json(path, data)
 
     @classmethod
     def load(cls, path: Path, n_answers: int) -> AnswerPrior:
@@ -99,5 +105,11 @@ class AnswerPrior:
         by = data.get("by_opening")
         if not isinstance(by, dict):
             raise UserError("expected an object", path=path, key="by_opening")
-        return cls(n_answers, table(data.get("overall"), "overall"),
-                   {p: table(c, f"by_opening.{p}") for p, c in by.items()})
+        weight = data.get("weight_at_prediction")
+        if weight is not None and (isinstance(weight, bool) or not isinstance(weight, (int, float))
+                                   or weight < 0):
+            raise UserError("expected a number >= 0", path=path, key="weight_at_prediction")
+        prior = cls(n_answers, table(data.get("overall"), "overall"),
+                    {p: table(c, f"by_opening.{p}") for p, c in by.items()})
+        prior.weight_at_prediction = None if weight is None else float(weight)
+        return prior
