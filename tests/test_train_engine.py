@@ -133,3 +133,20 @@ def test_init_continues_a_model_and_freeze_keeps_the_shared_weights(tmp_path):
 def test_init_and_freeze_config_errors(key, value, msg):
     with pytest.raises(UserError, match=msg):
         TrainConfig.from_dict({key: value})
+
+
+def test_calibrate_runs_once_after_the_last_step_and_is_saved(tmp_path):
+    """The model's post-training hook sees the validation split after the last step (not
+    at a pause), its choice is logged and the "last" model carries it."""
+    run = tmp_path / "run"
+    spec = dict(mode="fusion", data=tmp_path, out=run, progress=False)
+    conf = cfg(model_class="test_train_support:CalibratingToy", eval_every=0)
+    part = train(RunSpec(**spec, stop_at=7), conf)
+    assert part["complete"] is False
+    assert "calibrate" not in (run / "log.jsonl").read_text()  # not at a pause
+    assert float(weights(run)["calibrated"]) == 0.0
+    train(RunSpec(**{**spec, "data": None}, resume=True), conf)
+    events = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    cal = [e for e in events if e.get("event") == "calibrate"]
+    assert len(cal) == 1 and cal[0]["step"] == 16 and cal[0]["VQA"] == {"chosen": 7.0, "n": 8}
+    assert float(weights(run)["calibrated"]) == 7.0

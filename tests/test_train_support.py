@@ -111,6 +111,21 @@ class NanToy(ToyModel):
         return out
 
 
+class CalibratingToy(ToyModel):
+    """The toy with a post-training ``calibrate`` hook (like VQA's prior weight): it records
+    what the engine gave it and keeps a value that the saved model must carry."""
+
+    def __init__(self, config=None, tasks=None) -> None:
+        super().__init__(config, tasks)
+        self.register_buffer("calibrated", torch.zeros(()))
+        self.calls: list[dict] = []
+
+    def calibrate(self, valid_sets):
+        self.calls.append({t: len(v) for t, v in valid_sets.items()})
+        self.calibrated.fill_(7.0)
+        return {"VQA": {"chosen": 7.0, "n": len(valid_sets.get("VQA", []))}}
+
+
 class ToyBaseline:
     """A trivial baseline for the toy tasks: always class 0."""
 

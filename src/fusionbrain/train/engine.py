@@ -666,9 +666,10 @@ class Trainer:
     def _calibrate(self, step: int) -> None:
         """After the last step: the heads' post-training choices on the validation split
         (VQA's prior weight at prediction). Rank 0's, like the model it saves."""
-        if self.info.is_main and self.valid_sets:
+        calibrate = getattr(self.model, "calibrate", None)  # a model class may have none
+        if self.info.is_main and self.valid_sets and calibrate is not None:
             with self.meter.phase("eval"):
-                chosen = self.model.calibrate(self.valid_sets)
+                chosen = calibrate(self.valid_sets)
             self.model.train()
             if chosen:
                 self.log.write({"event": "calibrate", "step": step, **chosen})

@@ -281,7 +281,8 @@ class VQAHead(nn.Module):
         logits, bias = [], []
         with torch.no_grad():
             for i in range(0, len(samples), batch_size):
-                batch = model.collate("VQA", samples[i:i + batch_size], train=False)
+                batch = collate(samples[i:i + batch_size], tokenizer=model.tokenizer,
+                                config=model.config, train=False)
                 self.prior.weight_at_prediction = 0.0  # the classifier's logits alone
                 logits.append(self._answer_logits(model, batch).float().cpu())
                 bias.append(self.prior.log_probs(batch["question_texts"]))
