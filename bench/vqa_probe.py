@@ -88,7 +88,7 @@ def train_probe(model: FusionBrain, tr: dict, va: dict, valid: list, answers: li
             clf.train()
             reader.train()
             acc, by_type = accuracy([answers[k] for k in best.tolist()], valid)
-            curve.append({"step": step, "loss": round(float(loss), 3), "valid": round(acc, 3),
+            curve.append({"step": step, "loss": round(loss.item(), 3), "valid": round(acc, 3),
                           "by_type": by_type, "s": round(time.perf_counter() - start, 1)})
             print(seed, curve[-1], flush=True)
     return curve
