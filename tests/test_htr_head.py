@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from body_passes import count_body_passes
 from ctc_frames import frame_log_probs
 from PIL import Image, ImageDraw
 
@@ -166,14 +167,7 @@ def test_body_warmup_trains_the_adapter_alone_then_the_body_joins_from_zero(word
     model = FusionBrain(FusionBrain("tiny").config.replace(htr_body_warmup=0.5), tasks=["HTR"])
     head = model.heads["HTR"]
     assert torch.count_nonzero(head.from_body[1].weight) == 0  # the body's residual starts at 0
-    calls = []
-    run_body = model.run_body
-
-    def counting(*a, **k):
-        calls.append(1)
-        return run_body(*a, **k)
-
-    model.run_body = counting
+    calls = count_body_passes(model)
     batch = model.collate("HTR", words[:3], train=False)
     model.train()
     head.set_progress(0.25)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from body_passes import count_body_passes
 from PIL import Image, ImageDraw
 
 from fusionbrain.errors import UserError
@@ -98,6 +99,17 @@ def _typed_samples(photos: dict[str, str]) -> list[VQASample]:
     return [VQASample(str(i), photos["red"], q, [a]) for i, (q, a) in enumerate(qa)]
 
 
+def _prior_model(samples: list[VQASample], prior_weight: float):
+    """A tiny classify-mode VQA model (seed 0) with its answer prior fitted on ``samples``."""
+    cfg = FusionBrain.fit_config(preset("tiny").replace(vqa_answer_mode="classify",
+                                                        vqa_prior_weight=prior_weight),
+                                 {"VQA": samples})
+    torch.manual_seed(0)
+    model = FusionBrain(cfg, tasks=["VQA"])
+    model.fit_data({"VQA": samples})
+    return cfg, model
+
+
 def test_answer_prior_per_question_opening(photos, tmp_path):
     from fusionbrain.tasks.vqa.head import clean_answer
     from fusionbrain.tasks.vqa.prior import AnswerPrior
@@ -127,11 +139,7 @@ def test_untrained_model_with_a_strong_prior_answers_like_the_baseline(photos, t
     from fusionbrain.tasks.vqa import baseline
 
     samples = _typed_samples(photos)
-    cfg = FusionBrain.fit_config(preset("tiny").replace(vqa_answer_mode="classify",
-                                                        vqa_prior_weight=100.0), {"VQA": samples})
-    torch.manual_seed(0)
-    model = FusionBrain(cfg, tasks=["VQA"])
-    model.fit_data({"VQA": samples})
+    cfg, model = _prior_model(samples, 100.0)
     test = [VQASample("a", photos["blue"], "Is there a dog?", []),
             VQASample("b", photos["blue"], "What colour is the car?", [])]
     expected = baseline.predict(baseline.fit(samples), test)
@@ -157,14 +165,7 @@ def test_body_warmup_trains_the_question_reader_alone_then_the_body_joins_from_z
     body_in = head.classifier.question[1]
     assert torch.count_nonzero(body_in.weight) == 0  # the body's question state starts at 0
     assert torch.count_nonzero(body_in.bias) == 0
-    calls = []
-    run_body = model.run_body
-
-    def counting(*a, **k):
-        calls.append(1)
-        return run_body(*a, **k)
-
-    model.run_body = counting
+    calls = count_body_passes(model)
     batch = model.collate("VQA", samples)
     model.train()
     head.set_progress(0.25)
@@ -242,11 +243,7 @@ def test_calibration_picks_the_prior_weight_on_valid_and_keeps_it(photos, tmp_pa
     calibration raises the prior's weight at prediction; training keeps prior_weight; the
     choice is saved with the prior. A classifier with nothing to say keeps weight x 1."""
     samples = _typed_samples(photos)
-    cfg = FusionBrain.fit_config(preset("tiny").replace(vqa_answer_mode="classify",
-                                                        vqa_prior_weight=1.0), {"VQA": samples})
-    torch.manual_seed(0)
-    model = FusionBrain(cfg, tasks=["VQA"])
-    model.fit_data({"VQA": samples})
+    cfg, model = _prior_model(samples, 1.0)
     head = model.heads["VQA"]
     out = head.classifier.out[-1]
     with torch.no_grad():

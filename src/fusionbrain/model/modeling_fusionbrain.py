@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,22 +99,29 @@ class FusionBrain(nn.Module):
         """What the built heads keep from the training data besides weights (HTR's character
         n-gram): each head's ``fit_data(samples)``, where defined. Saved by
         :meth:`save_pretrained` through the head's ``save_artefacts``."""
-        for task, samples in train_sets.items():
-            fit = getattr(self.heads[task], "fit_data", None) if task in self.heads else None
-            if fit is not None and samples:
-                fit(samples)
+        for _, fit, samples in self._head_hooks("fit_data", train_sets):
+            fit(samples)
 
     def calibrate(self, valid_sets: dict[str, list]) -> dict[str, dict]:
         """After training: each head's ``calibrate(model, samples)`` on its validation
         samples, where defined (VQA's prior weight at prediction); what each one chose."""
         out = {}
-        for task, samples in valid_sets.items():
-            fit = getattr(self.heads[task], "calibrate", None) if task in self.heads else None
-            if fit is not None and samples:
-                chosen = fit(self, samples)
-                if chosen:
-                    out[task] = chosen
+        for task, fit, samples in self._head_hooks("calibrate", valid_sets):
+            chosen = fit(self, samples)
+            if chosen:
+                out[task] = chosen
         return out
+
+    def _head_hooks(self, name: str, sets: dict[str, list]
+                    ) -> list[tuple[str, Callable[..., Any], list]]:
+        """(task, the head's method ``name``, samples) for each built head that has one and
+        has samples."""
+        hooks = []
+        for task, samples in sets.items():
+            hook = getattr(self.heads[task], name, None) if task in self.heads else None
+            if hook is not None and samples:
+                hooks.append((task, hook, samples))
+        return hooks
 
     # -- construction helpers -----------------------------------------------------
     def _add_lora(self) -> None:

@@ -111,7 +111,8 @@ class GlimpseClassifier(nn.Module):
 
     The body's 16 image tokens are pooled coarsely (4 x 4); questions about one object
     among several need the backbone's full 7 x 7 map. The question state (the body's
-    output, plus the question reader's vector when there is one) attends over the cells (a few heads = "glimpses"), and answer logits come from
+    output, plus the question reader's vector when there is one) attends over the cells (a
+    few heads = "glimpses"), and answer logits come from
     [question, glimpse, question * glimpse] — the bottom-up/top-down VQA recipe.
     """
 
@@ -140,9 +141,10 @@ class GlimpseClassifier(nn.Module):
         pool = nn.functional.adaptive_avg_pool2d
         maps = torch.cat([pool(last, self.grid), pool(mid, self.grid)], 1)  # (B, C, g, g)
         cells = self.cells(maps.flatten(2).transpose(1, 2)) + self.pos  # (B, g*g, W)
-        parts = ([self.question(state)] if state is not None else []) + \
-            ([words] if words is not None else [])
-        q = parts[0] if len(parts) == 1 else parts[0] + parts[1]  # (B, W)
+        if state is None:
+            q = words  # (B, W)
+        else:
+            q = self.question(state) if words is None else self.question(state) + words
         b, n, w = cells.shape
         h = self.glimpses
         keys = self.key(cells).view(b, n, h, w // h)
@@ -205,7 +207,19 @@ class VQAHead(nn.Module):
         return [[p, img[i], model.embed_ids(q)] for i, q in enumerate(batch["questions"])]
 
     def _answer_logits(self, model: HeadModel, batch: dict) -> torch.Tensor:
-        """Classify mode: (B, answers) logits from the body's state after the question."""
+        """Classify mode: (B, answers) logits, the prior's bias included."""
+        logits = self._classifier_logits(model, batch)
+        if self.prior is not None and self.prior_weight > 0:
+            bias = self.prior.log_probs(batch["question_texts"]).to(logits.device, logits.dtype)
+            weight = self.prior_weight
+            if not self.training and self.prior.weight_at_prediction is not None:
+                weight = self.prior.weight_at_prediction  # chosen on valid: :meth:`calibrate`
+            logits = logits + weight * bias
+        return logits
+
+    def _classifier_logits(self, model: HeadModel, batch: dict) -> torch.Tensor:
+        """The classifier's own (B, answers) logits: the question (body state and/or the
+        reader's vector) looking at the image's cells, without the prior."""
         assert self.classifier is not None
         if not self.answers:
             raise UserError("model config key 'tasks.VQA.answers' is empty in classify mode: train "
@@ -226,14 +240,7 @@ class VQAHead(nn.Module):
                            >= (length - lens)[:, None])
             mean = (hidden * in_question[..., None]).sum(1) / lens[:, None]
             state = torch.cat([hidden[:, -1], mean], -1)
-        logits = self.classifier(state, mid, last, words)
-        if self.prior is not None and self.prior_weight > 0:
-            bias = self.prior.log_probs(batch["question_texts"]).to(logits.device, logits.dtype)
-            weight = self.prior_weight
-            if not self.training and self.prior.weight_at_prediction is not None:
-                weight = self.prior.weight_at_prediction  # chosen on valid: :meth:`calibrate`
-            logits = logits + weight * bias
-        return logits
+        return self.classifier(state, mid, last, words)
 
     def forward(self, model: HeadModel, batch: dict) -> dict[str, torch.Tensor]:
         if self.classifier is None:
@@ -283,8 +290,7 @@ class VQAHead(nn.Module):
             for i in range(0, len(samples), batch_size):
                 batch = collate(samples[i:i + batch_size], tokenizer=model.tokenizer,
                                 config=model.config, train=False)
-                self.prior.weight_at_prediction = 0.0  # the classifier's logits alone
-                logits.append(self._answer_logits(model, batch).float().cpu())
+                logits.append(self._classifier_logits(model, batch).float().cpu())
                 bias.append(self.prior.log_probs(batch["question_texts"]))
         self.train(was_training)
         logits_all, bias_all = torch.cat(logits), torch.cat(bias)
