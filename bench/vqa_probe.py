@@ -1,6 +1,7 @@
 """Can VQA's classifier learn to look, given the small build? A probe on cached features.
 
     python bench/vqa_probe.py --data DATA [--steps 900] [--lr 1e-3] [--seeds 0,1] [--rgb]
+                              [--train N] [--valid N]
 
 The main job's VQA scores at its answer prior's rate. This isolates the image side from the
 body and the task mix: the frozen EfficientNet maps of every training and validation image are
@@ -101,10 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--rgb", action="store_true")
+    ap.add_argument("--train", type=int, default=None,
+                    help="use only the first N training questions (e.g. of a larger build)")
+    ap.add_argument("--valid", type=int, default=None, help="the first N valid questions")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "vqa_probe"))
     args = ap.parse_args(argv)
-    train = read_split(Path(args.data) / "train" / "VQA")
-    valid = read_split(Path(args.data) / "valid" / "VQA")
+    train = read_split(Path(args.data) / "train" / "VQA")[:args.train]
+    valid = read_split(Path(args.data) / "valid" / "VQA")[:args.valid]
     cfg = FusionBrain.fit_config(MODEL, {"VQA": train})
     model = FusionBrain(cfg, tasks=["VQA"]).eval()
     answers = model.heads["VQA"].answers
@@ -136,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     types = sorted(prior_acc[1])
     lines = [f"# VQA probe ({when}; {result['machine']})", "",
              f"`python bench/vqa_probe.py --data DATA --steps {args.steps} --lr {args.lr} "
-             f"--seeds {args.seeds}{' --rgb' if args.rgb else ''}`; {len(train)} training "
+             f"--seeds {args.seeds}{' --rgb' if args.rgb else ''}"
+             + (f" --train {args.train}" if args.train else "")
+             + (f" --valid {args.valid}" if args.valid else "") + f"`; {len(train)} training "
              f"questions, {len(valid)} valid.", "",
              "| | step | valid | " + " | ".join(types) + " |",
              "|---|---:|---:|" + "---:|" * len(types),

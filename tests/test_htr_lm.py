@@ -161,6 +161,14 @@ def test_the_ngram_is_fitted_on_training_texts_and_saved_with_the_model(tmp_path
     back = FusionBrain.from_pretrained(tmp_path / "m")
     assert back.heads["HTR"].lm is not None
     assert back.heads["HTR"].lm.counts == head.lm.counts
+    # keep_fitted (a second stage): a fitted n-gram stays, a missing one is fitted
+    back.fit_data({"HTR": samples[:1]}, keep_fitted=True)
+    assert back.heads["HTR"].lm.counts == head.lm.counts
+    back.fit_data({"HTR": samples[:1]})
+    assert back.heads["HTR"].lm.counts != head.lm.counts
+    bare = FusionBrain("tiny", tasks=["HTR"])
+    bare.fit_data({"HTR": samples}, keep_fitted=True)
+    assert bare.heads["HTR"].lm.counts == head.lm.counts
     # greedy by config: nothing fitted, nothing saved
     greedy = FusionBrain(model.config.with_task("HTR", decode="greedy"), tasks=["HTR"])
     greedy.fit_data({"HTR": samples})

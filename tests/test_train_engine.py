@@ -127,6 +127,19 @@ def test_init_continues_a_model_and_freeze_keeps_the_shared_weights(tmp_path):
               cfg(init=str(tmp_path / "nowhere")))
 
 
+def test_init_fills_in_only_what_the_init_model_lacks(tmp_path):
+    """A fresh run fits the data artefacts (n-gram, prior); a run from --init asks the model
+    to keep what its init model already has (a model saved without one gets it then)."""
+    toy.FittingToy.calls.clear()
+    fitting = "test_train_support:FittingToy"
+    train(RunSpec(mode="fusion", data=tmp_path, out=tmp_path / "a", steps=2, progress=False),
+          cfg(eval_every=0, model_class=fitting))
+    train(RunSpec(mode="fusion", data=tmp_path, out=tmp_path / "b", steps=2, progress=False),
+          cfg(eval_every=0, model_class=fitting, init=str(tmp_path / "a")))
+    assert [keep for _, keep in toy.FittingToy.calls] == [False, True]
+    assert all(set(tasks) == set(toy.TOY_TASKS) for tasks, _ in toy.FittingToy.calls)
+
+
 @pytest.mark.parametrize(("key", "value", "msg"), [
     ("init", "", "model / run folder"), ("init", 3, "model / run folder"),
     ("freeze", "lora_", "substrings"), ("freeze", [""], "substrings")])

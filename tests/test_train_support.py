@@ -126,6 +126,15 @@ class CalibratingToy(ToyModel):
         return {"VQA": {"chosen": 7.0, "n": len(valid_sets.get("VQA", []))}}
 
 
+class FittingToy(ToyModel):
+    """The toy with a ``fit_data`` hook (like HTR's n-gram): the class records each call."""
+
+    calls: list[tuple[tuple[str, ...], bool]] = []
+
+    def fit_data(self, train_sets, keep_fitted=False):
+        FittingToy.calls.append((tuple(train_sets), keep_fitted))
+
+
 class ToyBaseline:
     """A trivial baseline for the toy tasks: always class 0."""
 

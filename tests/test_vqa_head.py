@@ -147,7 +147,11 @@ def test_untrained_model_with_a_strong_prior_answers_like_the_baseline(photos, t
     assert model.predict("VQA", test) == expected
     model.save_pretrained(tmp_path / "m")
     assert (tmp_path / "m" / "vqa_prior.json.gz").is_file()
-    assert FusionBrain.from_pretrained(tmp_path / "m").predict("VQA", test) == expected
+    back = FusionBrain.from_pretrained(tmp_path / "m")
+    assert back.predict("VQA", test) == expected
+    kept = back.heads["VQA"].prior
+    back.fit_data({"VQA": samples[:1]}, keep_fitted=True)  # a second stage keeps it
+    assert back.heads["VQA"].prior is kept
     # without the prior (weight 0: nothing fitted) the same model saves no prior file
     plain = FusionBrain(cfg.replace(vqa_prior_weight=0.0), tasks=["VQA"])
     plain.fit_data({"VQA": samples})

@@ -95,12 +95,14 @@ class FusionBrain(nn.Module):
                     config = config.with_task(task, **changes)
         return config
 
-    def fit_data(self, train_sets: dict[str, list]) -> None:
+    def fit_data(self, train_sets: dict[str, list], keep_fitted: bool = False) -> None:
         """What the built heads keep from the training data besides weights (HTR's character
-        n-gram): each head's ``fit_data(samples)``, where defined. Saved by
-        :meth:`save_pretrained` through the head's ``save_artefacts``."""
+        n-gram, VQA's answer prior): each head's ``fit_data(samples, keep)``, where defined.
+        Saved by :meth:`save_pretrained` through the head's ``save_artefacts``. With
+        ``keep_fitted`` a head that already has its artefact keeps it (a second training
+        stage fills in only what its init model lacks)."""
         for _, fit, samples in self._head_hooks("fit_data", train_sets):
-            fit(samples)
+            fit(samples, keep=keep_fitted)
 
     def calibrate(self, valid_sets: dict[str, list]) -> dict[str, dict]:
         """After training: each head's ``calibrate(model, samples)`` on its validation

@@ -436,6 +436,8 @@ class Trainer:
                 if missing:
                     raise UserError(f"the init model has no head for {', '.join(missing)}",
                                     path=cfg.init)
+                if hasattr(self.model, "fit_data"):  # what the init model was saved without
+                    self.model.fit_data(self.train_sets, keep_fitted=True)
             else:
                 self.model = build_model(cfg, self.tasks if spec.mode == "single" else None,
                                          self.train_sets)

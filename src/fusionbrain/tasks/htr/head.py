@@ -303,9 +303,10 @@ class HTRHead(nn.Module):
 
     # -- the character n-gram: fitted on the training texts, saved beside the weights ------
 
-    def fit_data(self, samples: list) -> None:
-        """Fit the n-gram on the training transcriptions (the model's ``fit_data`` hook)."""
-        if self.beam:
+    def fit_data(self, samples: list, keep: bool = False) -> None:
+        """Fit the n-gram on the training transcriptions (the model's ``fit_data`` hook);
+        ``keep``: not where one is already fitted."""
+        if self.beam and not (keep and self.lm is not None):
             self.lm = CharNgramLM.fit((s.text for s in samples if s.text), self.lm_order)
 
     def save_artefacts(self, directory: Path) -> None:

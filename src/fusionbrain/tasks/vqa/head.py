@@ -265,8 +265,11 @@ class VQAHead(nn.Module):
 
     # -- the answer prior: fitted on the training answers, saved beside the weights ---------
 
-    def fit_data(self, samples: list) -> None:
-        """Fit the answer prior per question opening (the model's ``fit_data`` hook)."""
+    def fit_data(self, samples: list, keep: bool = False) -> None:
+        """Fit the answer prior per question opening (the model's ``fit_data`` hook);
+        ``keep``: not where one is already fitted."""
+        if keep and self.prior is not None:
+            return
         if self.classifier is not None and self.prior_weight > 0 and self.answers:
             self.prior = AnswerPrior.fit(((s.question, s.answers or []) for s in samples),
                                          self.answers, clean_answer)
