@@ -10,7 +10,8 @@ PY=${PYTHON:-python3}
 HTR_APT="fonts-sjfonts fonts-urw-base35 fonts-nanum-extra fonts-dkg-handwriting fonts-breip
   fonts-bwht fonts-femkeklaver fonts-humor-sans fonts-dancingscript fonts-ecolier-court fonts-klee
   fonts-rufscript fonts-kaushanscript fonts-kristi fonts-comic-neue fonts-tomsontalks fonts-seto
-  fonts-kiloji fonts-yusei-magic hershey-fonts-data tesseract-ocr tesseract-ocr-rus"
+  fonts-kiloji fonts-yusei-magic fonts-tlwg-purisa-ttf fonts-lobster fonts-lobstertwo
+  fonts-leckerli-one fonts-havana hershey-fonts-data tesseract-ocr tesseract-ocr-rus"
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   # shellcheck disable=SC2086
   if ! dpkg -s $HTR_APT >/dev/null 2>&1; then

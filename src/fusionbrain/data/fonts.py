@@ -71,6 +71,21 @@ HANDWRITING_FONTS: dict[str, tuple[str, frozenset[str]]] = {
     "kiloji_d.ttf": ("Kiloji D", frozenset()),
     "kiloji_p.ttf": ("Kiloji P", frozenset()),
     "YuseiMagic-Regular.ttf": ("Yusei Magic", frozenset()),  # fonts-yusei-magic (marker)
+    # Later additions (training hands only): fonts-tlwg-purisa-ttf (GPL-2+ with font
+    # exception; a felt-pen print hand), fonts-lobster and fonts-lobstertwo (bold scripts),
+    # fonts-leckerli-one (a fat script), fonts-havana (a thin script). fonts-levien-typoscript
+    # is left out: it lacks most lowercase glyphs.
+    "Purisa.ttf": ("Purisa", frozenset()),
+    "Purisa-Oblique.ttf": ("Purisa Oblique", frozenset()),
+    "Purisa-Bold.ttf": ("Purisa Bold", frozenset()),
+    "Purisa-BoldOblique.ttf": ("Purisa Bold Oblique", frozenset()),
+    "lobster.otf": ("Lobster", frozenset()),
+    "LobsterTwo-Regular.otf": ("Lobster Two", frozenset()),
+    "LobsterTwo-Italic.otf": ("Lobster Two Italic", frozenset()),
+    "LobsterTwo-Bold.otf": ("Lobster Two Bold", frozenset()),
+    "LobsterTwo-BoldItalic.otf": ("Lobster Two Bold Italic", frozenset()),
+    "LeckerliOne-Regular.ttf": ("Leckerli One", frozenset()),
+    "Havana-Regular.otf": ("Havana", frozenset()),
 }
 
 # Japanese handwriting fonts draw Cyrillic (and some Latin) on full-width advances: letters
