@@ -198,6 +198,25 @@ def test_held_out_hands_only_in_valid_and_test() -> None:
         {h.key for h in syn.hands_for("test")})
 
 
+def test_core_hand_set_leaves_out_the_extra_hands_and_keeps_valid_and_test() -> None:
+    from fusionbrain.tasks.htr.data import HAND_SET_BY_SIZE
+
+    names_of = {h.key: h.name for h in syn.all_hands()}
+    extra = {h.key for h in syn.hands_for("train") if h.name in syn.EXTRA_HANDS}
+    if not extra:
+        pytest.skip("none of the extra training fonts is installed (scripts/setup.sh installs them)")
+    core = syn.plan("train", 600, 2, "core")
+    every = syn.plan("train", 600, 2, "all")
+    assert not {s.font_path for s in core} & extra
+    assert {s.font_path for s in every} & extra  # the large build draws with them
+    assert not any(names_of.get(s.font_path) in syn.EXTRA_HANDS for s in core)
+    for split in ("valid", "test"):  # held-out hands only: the same images either way
+        assert syn.plan(split, 100, 2, "core") == syn.plan(split, 100, 2, "all")
+    assert HAND_SET_BY_SIZE["small"] == "core" and HAND_SET_BY_SIZE["large"] == "all"
+    with pytest.raises(ValueError, match="hand set"):
+        syn.hands_for("train", "some")
+
+
 def test_content_kinds_styles_and_strokes() -> None:
     specs = syn.plan("train", 400, 3)
     kinds = {s.kind for s in specs}

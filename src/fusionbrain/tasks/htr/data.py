@@ -32,6 +32,10 @@ SIZES: dict[str, dict[str, int]] = {
     "medium": {"train": 10000, "valid": 500, "test": 500},
     "large": {"train": 40000, "valid": 2000, "test": 2000},
 }
+# Training hands per size (synthetic.HAND_SETS): the small build feeds the 10-minute main job,
+# which learns fewer styles faster; the long recipe's builds draw with every training hand.
+HAND_SET_BY_SIZE: dict[str, str] = {"tiny": "core", "small": "core", "medium": "all",
+                                    "large": "all"}
 
 
 def _problem(s: HTRSample) -> str | None:
@@ -124,4 +128,5 @@ def build_default(split: str, size: str, seed: int, out_dir: str | os.PathLike[s
     n = pick(SIZES, size, split)
     # The training split is the build's longest job: two processes once the short jobs are
     # done (the bytes do not depend on the number of workers).
-    return generate(split, n, seed, Path(out_dir), workers=2 if n >= 1000 else 1)
+    return generate(split, n, seed, Path(out_dir), workers=2 if n >= 1000 else 1,
+                    hand_set=HAND_SET_BY_SIZE[size])

@@ -9,7 +9,8 @@ Who writes it (a "hand"): a handwriting-like font that covers every character of
 drawn as pen trajectories with the writer's slant, width, spacing, baseline drift, tremor and a
 pen width that varies along the stroke). Whole hands are held out: valid and test use only
 HELD_OUT_FONTS and HELD_OUT_WRITERS, train never sees them, so valid/test figures are "new
-writer" figures.
+writer" figures. Training draws with a hand set: "all" training hands, or the "core" ones
+(without EXTRA_HANDS) for the small build of the 10-minute main job.
 
 How it looks: either a page (slant, rotation, elastic warp, stroke width, ink and paper tone,
 ruled or squared lines, noise, blur) or a crop of a scanned form (forms.py: printed labels beside
@@ -255,6 +256,13 @@ HELD_OUT_FONTS = frozenset({"DKG Handwriting", "DKG Handwriting Bold", "DKG Hand
                             "Comic Neue Light Italic", "Kiloji", "Kiloji B", "Kiloji D",
                             "Kiloji P"})
 HELD_OUT_WRITERS = frozenset({"block-hasty", "roman-back", "cursive-tight"})
+# Training hands of the "all" hand set only (the medium and large builds, for the long recipe).
+# The 10-minute main job trains on the small build's "core" set: with these eleven more its HTR
+# read 0.080 instead of 0.145 (seed 0, BENCHMARKS.md): too many styles for ~550 HTR steps.
+EXTRA_HANDS = frozenset({"Purisa", "Purisa Oblique", "Purisa Bold", "Purisa Bold Oblique",
+                         "Lobster", "Lobster Two", "Lobster Two Italic", "Lobster Two Bold",
+                         "Lobster Two Bold Italic", "Leckerli One", "Havana"})
+HAND_SETS = ("core", "all")
 STROKE_SHARE = 0.35  # share of labels drawn by a stroke writer when one covers the text
 # Unicase fonts draw lowercase letters as capitals: they write the label in CAPITALS (else the
 # image shows "OUR" under the label "our"). Femkeklaver's capitals are hollow outlines: it only
@@ -292,10 +300,14 @@ def all_hands() -> list[Hand]:
     return out
 
 
-def hands_for(split: str) -> list[Hand]:
-    """The hands a split draws with: held-out ones for valid/test, the others for train."""
+def hands_for(split: str, hand_set: str = "all") -> list[Hand]:
+    """The hands a split draws with: held-out ones for valid/test, the others for train
+    (without EXTRA_HANDS in the "core" set; valid/test are the same in both sets)."""
+    if hand_set not in HAND_SETS:
+        raise ValueError(f"unknown hand set {hand_set!r}; expected one of {HAND_SETS}")
     held = split in ("valid", "test")
-    return [h for h in all_hands() if h.held_out == held]
+    return [h for h in all_hands() if h.held_out == held
+            and not (hand_set == "core" and h.name in EXTRA_HANDS)]
 
 
 def hand_text(hand: Hand, text: str) -> str:
@@ -303,10 +315,10 @@ def hand_text(hand: Hand, text: str) -> str:
     return text.upper() if hand.name in CAPS_ONLY_HANDS else text
 
 
-def hands_covering(text: str, split: str) -> list[Hand]:
+def hands_covering(text: str, split: str, hand_set: str = "all") -> list[Hand]:
     """The split's hands that draw every character of ``text``; DejaVu when none does."""
     caps = any(c.isupper() for c in text)
-    hands = [h for h in hands_for(split) if h.covers(hand_text(h, text))
+    hands = [h for h in hands_for(split, hand_set) if h.covers(hand_text(h, text))
              and not (caps and h.name in NO_CAPS_HANDS)]
     if hands:
         return hands
@@ -339,11 +351,12 @@ def _split_code(split: str) -> int:
     return zlib.crc32(split.encode("utf-8"))
 
 
-def plan(split: str, n: int, seed: int) -> list[WordSpec]:
+def plan(split: str, n: int, seed: int, hand_set: str = "all") -> list[WordSpec]:
     """Labels, languages, hands and styles of the ``n`` images of ``split`` (no drawing).
 
     Languages alternate en/ru. Any split other than "test" draws from the shared vocabulary;
-    "valid" and "test" draw with the held-out hands only.
+    "valid" and "test" draw with the held-out hands only. ``hand_set``: "all" training hands or
+    the "core" ones (without EXTRA_HANDS).
     """
     if n < 0 or seed < 0:
         raise ValueError("n and seed must be non-negative")
@@ -354,7 +367,7 @@ def plan(split: str, n: int, seed: int) -> list[WordSpec]:
         rng = np.random.default_rng([seed, _split_code(split), i, 0])
         for _ in range(100):
             text, kind = _make_text(rng, lang, test)
-            candidates = hands_covering(text, split)
+            candidates = hands_covering(text, split, hand_set)
             if candidates:
                 break
         else:
@@ -693,13 +706,14 @@ def _render_spec(spec: WordSpec) -> bytes:
                                   lang=spec.lang))
 
 
-def generate(split: str, n: int, seed: int, out_dir: Path, *, workers: int = 1) -> list[HTRSample]:
+def generate(split: str, n: int, seed: int, out_dir: Path, *, workers: int = 1,
+             hand_set: str = "all") -> list[HTRSample]:
     """Write ``n`` word images of ``split`` to ``out_dir/images/<split>_<i>.png``.
 
     Returns the samples (absolute image paths, exact labels, lang "en"/"ru" alternating).
     The bytes depend only on (split, n, seed) and the fonts installed, not on ``workers``.
     """
-    specs = plan(split, n, seed)
+    specs = plan(split, n, seed, hand_set)
     images = Path(out_dir).resolve() / "images"
     images.mkdir(parents=True, exist_ok=True)
     if workers > 1 and n > 1:
