@@ -6,7 +6,8 @@ small build's 200).
 
 Reads every image of ``DATA/test/input/HTR`` with ``model.read_text`` (batch 32, the model's
 own decoding), scores it against ``DATA/test/true/true_HTR.json``. The language is the label's
-script (Cyrillic letters: RU, anything else, digit-only labels included: EN). Prints a table;
+script (``detect_lang``: Cyrillic letters RU, Latin EN, digit-only labels EN), scored with
+the challenge metric (``tasks/htr/metric.score``). Prints a table;
 ``--out`` also writes it as JSON.
 """
 
@@ -14,31 +15,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
 import torch
 
+from fusionbrain.data.lang import detect_lang
 from fusionbrain.model import FusionBrain
-from fusionbrain.tasks.htr.metric import edit_distance
-
-CYRILLIC = re.compile("[А-Яа-яЁё]")
+from fusionbrain.tasks.htr import metric
 
 
 def scores(model: FusionBrain, data: Path, batch_size: int = 32) -> dict[str, dict]:
     truth = json.loads((data / "test" / "true" / "true_HTR.json").read_text(encoding="utf-8"))
     names = sorted(truth)
     images = data / "test" / "input" / "HTR" / "images"
-    got = model.read_text([str(images / n) for n in names], batch_size=batch_size)
+    pred = dict(zip(names, model.read_text([str(images / n) for n in names],
+                                           batch_size=batch_size), strict=True))
     out: dict[str, dict] = {}
     for lang in ("en", "ru"):
-        rows = [(g, truth[n]) for n, g in zip(names, got, strict=True)
-                if (lang == "ru") == bool(CYRILLIC.search(truth[n]))]
-        edits = sum(edit_distance(g, t) for g, t in rows)
-        out[lang] = {"words": len(rows),
-                     "exact": sum(g == t for g, t in rows) / max(1, len(rows)),
-                     "cer": edits / max(1, sum(len(t) for _, t in rows))}
+        true = {n: t for n, t in truth.items() if detect_lang(t) == lang}
+        s = metric.score(pred, true)  # the challenge's own exact match and CER
+        out[lang] = {"words": s["n"], "exact": s["string_accuracy"], "cer": s["cer"]}
     return out
 
 

@@ -711,7 +711,8 @@ def generate(split: str, n: int, seed: int, out_dir: Path, *, workers: int = 1,
     """Write ``n`` word images of ``split`` to ``out_dir/images/<split>_<i>.png``.
 
     Returns the samples (absolute image paths, exact labels, lang "en"/"ru" alternating).
-    The bytes depend only on (split, n, seed) and the fonts installed, not on ``workers``.
+    The bytes depend only on (split, n, seed, hand_set) and the fonts installed, not on
+    ``workers``.
     """
     specs = plan(split, n, seed, hand_set)
     images = Path(out_dir).resolve() / "images"
